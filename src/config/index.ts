@@ -1,0 +1,11 @@
+export * from './types';
+export { ConfigError, type ConfigProblem } from './errors';
+export { parseDuration, formatDuration, type Milliseconds } from './duration';
+export { loadConfig, parseConfig, TEMPLATES_DIR } from './load';
+export {
+  readEnvironment,
+  environmentVariables,
+  parseSecretsKeys,
+  DEFAULT_CONFIG,
+  DEFAULT_DATA_DIR,
+} from './env';

@@ -1,0 +1,279 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, type ConfigProblem } from './errors';
+import { configSchema, type RawConfig, type RawProvider } from './schema';
+import type { Config, LabConfig, ProviderAuth, ProviderConfig } from './types';
+
+export const TEMPLATES_DIR = resolve(__dirname, '../../heat-templates');
+
+type EnvLookup = Record<string, string | undefined>;
+
+/**
+ * Reads, validates and resolves the YAML configuration. Every problem is collected and
+ * reported together (file, line, field path, what is wrong) in one ConfigError.
+ */
+export function loadConfig(file: string, env: EnvLookup): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([
+      { file, path: '', message: `cannot read the file: ${(err as Error).message}` },
+    ]);
+  }
+  return parseConfig(text, file, env);
+}
+
+export function parseConfig(text: string, file: string, env: EnvLookup): Config {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({
+        file,
+        path: '',
+        line: e.linePos?.[0]?.line,
+        message: `not valid YAML: ${e.message.split('\n')[0]}`,
+      })),
+    );
+  }
+  const lineOf = (path: PropertyKey[]): number | undefined => {
+    for (let depth = path.length; depth >= 0; depth--) {
+      const node = doc.getIn(path.slice(0, depth) as unknown[], true);
+      if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+  const problem = (path: PropertyKey[], message: string): ConfigProblem => ({
+    file,
+    path: path.map(String).join('.'),
+    line: lineOf(path),
+    message,
+  });
+
+  const parsed = configSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => problem(issue.path, describeIssue(issue))),
+    );
+  }
+  const problems: ConfigProblem[] = [];
+  const config = resolveConfig(parsed.data, file, env, (path, message) =>
+    problems.push(problem(path, message)),
+  );
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+  if (issue.code === 'invalid_type' && issue.input === undefined) return 'is required';
+  return issue.message;
+}
+
+type Report = (path: PropertyKey[], message: string) => void;
+
+function resolveConfig(raw: RawConfig, file: string, env: EnvLookup, report: Report): Config {
+  const providers = raw.providers.map((p, i) => resolveProvider(p, ['providers', i], env, report));
+  const seen = new Set<string>();
+  raw.providers.forEach((p, i) => {
+    if (seen.has(p.name)) report(['providers', i, 'name'], `provider "${p.name}" is defined twice`);
+    seen.add(p.name);
+  });
+
+  const labs: Record<string, LabConfig> = {};
+  for (const [name, lab] of Object.entries(raw.labs)) {
+    const at = ['labs', name];
+    if (!existsSync(join(TEMPLATES_DIR, lab.template))) {
+      report([...at, 'template'], `template ${lab.template} not found under heat-templates/`);
+    }
+    const choices = lab.providers.map((choice) =>
+      typeof choice === 'string' ? { name: choice, parameters: {} } : choice,
+    );
+    choices.forEach((choice, i) => {
+      if (!seen.has(choice.name)) {
+        report(
+          [...at, 'providers', i],
+          `unknown provider "${choice.name}" (defined: ${[...seen].join(', ')})`,
+        );
+      }
+    });
+    labs[name] = {
+      name,
+      template: lab.template,
+      parameters: lab.parameters,
+      providers: choices,
+      connection: lab.connection,
+      secretOutputs: lab.secretOutputs,
+      launchTimeout: lab.launchTimeout,
+      idleTimeout: lab.idleTimeout,
+      deleteAfter: lab.deleteAfter,
+      maxLifetime: lab.maxLifetime,
+    };
+  }
+  return {
+    file,
+    temporal: raw.temporal,
+    mongodb: raw.mongodb,
+    api: raw.api,
+    emulator: raw.emulator,
+    providers: providers.filter((p): p is ProviderConfig => p !== undefined),
+    labs,
+  };
+}
+
+function resolveProvider(
+  raw: RawProvider,
+  at: PropertyKey[],
+  env: EnvLookup,
+  report: Report,
+): ProviderConfig | undefined {
+  const auth = resolveAuth(raw.auth, [...at, 'auth'], env, report);
+  return auth && { name: raw.name, auth, region: raw.region, capacity: raw.capacity };
+}
+
+function resolveAuth(
+  raw: RawProvider['auth'],
+  at: PropertyKey[],
+  env: EnvLookup,
+  report: Report,
+): ProviderAuth | undefined {
+  if ('cloud' in raw) return resolveCloudsYaml(raw.cloud, raw.interface, at, env, report);
+  if ('applicationCredentialId' in raw) {
+    const secret = env[raw.secretEnv];
+    if (!secret)
+      return void report([...at, 'secretEnv'], `environment variable ${raw.secretEnv} is not set`);
+    return {
+      kind: 'applicationCredential',
+      authUrl: raw.authUrl,
+      applicationCredentialId: raw.applicationCredentialId,
+      secret,
+      interface: raw.interface,
+    };
+  }
+  const missing: Array<[PropertyKey[], string]> = [];
+  if (!raw.username && !raw.userId) missing.push([at, 'give username or userId']);
+  if (!raw.projectName && !raw.projectId) missing.push([at, 'give projectName or projectId']);
+  if (raw.username && !raw.userDomainName && !raw.userDomainId) {
+    missing.push([at, 'a username needs userDomainName or userDomainId']);
+  }
+  if (raw.projectName && !raw.projectDomainName && !raw.projectDomainId) {
+    missing.push([at, 'a projectName needs projectDomainName or projectDomainId']);
+  }
+  const password = env[raw.passwordEnv];
+  if (!password)
+    missing.push([[...at, 'passwordEnv'], `environment variable ${raw.passwordEnv} is not set`]);
+  missing.forEach(([path, message]) => report(path, message));
+  if (missing.length > 0 || !password) return undefined;
+  return {
+    kind: 'password',
+    authUrl: raw.authUrl,
+    user: {
+      name: raw.username,
+      id: raw.userId,
+      domainName: raw.userDomainName,
+      domainId: raw.userDomainId,
+    },
+    password,
+    project: {
+      name: raw.projectName,
+      id: raw.projectId,
+      domainName: raw.projectDomainName,
+      domainId: raw.projectDomainId,
+    },
+    interface: raw.interface,
+  };
+}
+
+/** clouds.yaml is looked up where openstacksdk looks: OS_CLIENT_CONFIG_FILE, ./, ~/.config/openstack, /etc/openstack. */
+function resolveCloudsYaml(
+  cloud: string,
+  iface: 'public' | 'internal' | 'admin',
+  at: PropertyKey[],
+  env: EnvLookup,
+  report: Report,
+): ProviderAuth | undefined {
+  const candidates = [
+    env.OS_CLIENT_CONFIG_FILE,
+    resolve('clouds.yaml'),
+    join(homedir(), '.config/openstack/clouds.yaml'),
+    '/etc/openstack/clouds.yaml',
+  ].filter((p): p is string => !!p);
+  const file = candidates.find((p) => existsSync(p));
+  if (!file)
+    return void report(
+      [...at, 'cloud'],
+      `no clouds.yaml found (looked in ${candidates.join(', ')})`,
+    );
+  const doc = parseDocument(readFileSync(file, 'utf8')).toJS() as {
+    clouds?: Record<string, CloudsYamlEntry>;
+  } | null;
+  const entry = doc?.clouds?.[cloud];
+  if (!entry?.auth?.auth_url)
+    return void report(
+      [...at, 'cloud'],
+      `cloud "${cloud}" not found (or has no auth.auth_url) in ${file}`,
+    );
+  const a = entry.auth;
+  const authUrl = a.auth_url as string;
+  const chosenInterface = (entry.interface as typeof iface | undefined) ?? iface;
+  if (a.application_credential_id && a.application_credential_secret) {
+    return {
+      kind: 'applicationCredential',
+      authUrl,
+      applicationCredentialId: a.application_credential_id,
+      secret: a.application_credential_secret,
+      interface: chosenInterface,
+    };
+  }
+  if (!a.password)
+    return void report(
+      [...at, 'cloud'],
+      `cloud "${cloud}" in ${file} has neither a password nor an application credential`,
+    );
+  return {
+    kind: 'password',
+    authUrl,
+    user: {
+      name: a.username,
+      id: a.user_id,
+      domainName: a.user_domain_name ?? a.domain_name,
+      domainId: a.user_domain_id,
+    },
+    password: a.password,
+    project: {
+      name: a.project_name,
+      id: a.project_id,
+      domainName: a.project_domain_name ?? a.domain_name,
+      domainId: a.project_domain_id,
+    },
+    interface: chosenInterface,
+  };
+}
+
+interface CloudsYamlEntry {
+  auth?: Partial<
+    Record<
+      | 'auth_url'
+      | 'username'
+      | 'user_id'
+      | 'password'
+      | 'project_name'
+      | 'project_id'
+      | 'user_domain_name'
+      | 'user_domain_id'
+      | 'project_domain_name'
+      | 'project_domain_id'
+      | 'domain_name'
+      | 'application_credential_id'
+      | 'application_credential_secret',
+      string
+    >
+  >;
+  region_name?: string;
+  interface?: string;
+}

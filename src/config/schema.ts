@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import { parseDuration } from './duration';
+
+export const duration = z
+  .string({ error: 'must be a duration such as "90s", "15m" or "14d"' })
+  .transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${text}" is not a duration such as "90s", "15m" or "14d"`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const positiveDuration = duration.refine((ms) => ms > 0, 'must be longer than zero');
+
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233');
+
+/** Heat's stack name rule is enforced on lab names too, since they become part of stack names. */
+export const labNamePattern = /^[a-z][a-z0-9-]{0,62}$/;
+const providerName = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9-]{0,62}$/,
+    'must be lowercase letters, digits and "-", starting with a letter',
+  );
+
+const passwordAuth = z.strictObject({
+  authUrl: z.url(),
+  username: z.string().min(1).optional(),
+  userId: z.string().min(1).optional(),
+  passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable'),
+  projectName: z.string().min(1).optional(),
+  projectId: z.string().min(1).optional(),
+  userDomainName: z.string().min(1).optional(),
+  userDomainId: z.string().min(1).optional(),
+  projectDomainName: z.string().min(1).optional(),
+  projectDomainId: z.string().min(1).optional(),
+  interface: z.enum(['public', 'internal', 'admin']).default('public'),
+});
+
+const applicationCredentialAuth = z.strictObject({
+  authUrl: z.url(),
+  applicationCredentialId: z.string().min(1),
+  secretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable'),
+  interface: z.enum(['public', 'internal', 'admin']).default('public'),
+});
+
+const cloudsYamlAuth = z.strictObject({
+  cloud: z.string().min(1),
+  interface: z.enum(['public', 'internal', 'admin']).default('public'),
+});
+
+export const providerSchema = z.strictObject({
+  name: providerName,
+  auth: z.union([passwordAuth, applicationCredentialAuth, cloudsYamlAuth], {
+    error:
+      'must be password auth (authUrl, username, passwordEnv, projectName), an application credential (authUrl, applicationCredentialId, secretEnv) or { cloud: name }',
+  }),
+  region: z.string().min(1),
+  capacity: z.number().int().min(-1, 'must be -1 (unlimited), 0 (disabled) or a positive count'),
+});
+
+const parameterValue = z.union([z.string(), z.number(), z.boolean()]);
+const parameters = z.record(z.string(), parameterValue);
+
+const labProvider = z.union([
+  providerName,
+  z.strictObject({ name: providerName, parameters: parameters.default({}) }),
+]);
+
+const connection = z
+  .strictObject({
+    protocol: z.enum(['ssh', 'rdp', 'vnc', 'http', 'https']),
+    host: z.string().min(1).optional(),
+    hostOutput: z.string().min(1).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    portOutput: z.string().min(1).optional(),
+    username: z.string().min(1).optional(),
+    usernameOutput: z.string().min(1).optional(),
+  })
+  .refine((c) => (c.host === undefined) !== (c.hostOutput === undefined), {
+    message: 'give exactly one of host or hostOutput',
+  })
+  .refine((c) => (c.port === undefined) !== (c.portOutput === undefined), {
+    message: 'give exactly one of port or portOutput',
+  })
+  .refine((c) => !(c.username !== undefined && c.usernameOutput !== undefined), {
+    message: 'give at most one of username or usernameOutput',
+  });
+
+export const labSchema = z.strictObject({
+  template: z.string().regex(/^[\w./-]+\.ya?ml$/, 'must be a .yaml file under heat-templates/'),
+  parameters: parameters.default({}),
+  providers: z.array(labProvider).min(1, 'must list at least one provider'),
+  connection,
+  secretOutputs: z.array(z.string().min(1)).default([]),
+  launchTimeout: positiveDuration.default(600_000),
+  idleTimeout: positiveDuration.default(900_000),
+  deleteAfter: positiveDuration.default(14 * 86_400_000),
+  maxLifetime: positiveDuration.optional(),
+});
+
+export const configSchema = z.strictObject({
+  temporal: z
+    .strictObject({
+      address: hostPort,
+      namespace: z.string().min(1).default('default'),
+      taskQueue: z.string().min(1).default('labs'),
+    })
+    .optional(),
+  mongodb: z
+    .strictObject({ uri: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// URI') })
+    .optional(),
+  api: z
+    .strictObject({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8080),
+    })
+    .default({ host: '127.0.0.1', port: 8080 }),
+  emulator: z
+    .strictObject({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(5000),
+      createDelay: duration.default(2000),
+    })
+    .optional(),
+  providers: z.array(providerSchema).min(1, 'must list at least one provider'),
+  labs: z.record(
+    z.string().regex(labNamePattern, 'lab names are lowercase letters, digits and "-"'),
+    labSchema,
+  ),
+});
+
+export type RawConfig = z.output<typeof configSchema>;
+export type RawProvider = z.output<typeof providerSchema>;
+export type RawLab = z.output<typeof labSchema>;

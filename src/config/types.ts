@@ -1,0 +1,90 @@
+import type { Milliseconds } from './duration';
+
+export type EndpointInterface = 'public' | 'internal' | 'admin';
+
+/** Keystone credentials with every indirection (environment variable, clouds.yaml) already resolved. */
+export type ProviderAuth =
+  | {
+      kind: 'password';
+      authUrl: string;
+      user: { name?: string; id?: string; domainName?: string; domainId?: string };
+      password: string;
+      project: { name?: string; id?: string; domainName?: string; domainId?: string };
+      interface: EndpointInterface;
+    }
+  | {
+      kind: 'applicationCredential';
+      authUrl: string;
+      applicationCredentialId: string;
+      secret: string;
+      interface: EndpointInterface;
+    };
+
+export interface ProviderConfig {
+  name: string;
+  auth: ProviderAuth;
+  region: string;
+  /** Max concurrent non-deleted stacks: -1 unlimited, 0 disabled. */
+  capacity: number;
+}
+
+export type ParameterValue = string | number | boolean;
+
+export interface LabProviderChoice {
+  name: string;
+  /** Per-cloud overrides, merged over the lab's parameters. */
+  parameters: Record<string, ParameterValue>;
+}
+
+export interface ConnectionSpec {
+  protocol: 'ssh' | 'rdp' | 'vnc' | 'http' | 'https';
+  host?: string;
+  hostOutput?: string;
+  port?: number;
+  portOutput?: string;
+  username?: string;
+  usernameOutput?: string;
+}
+
+export interface LabConfig {
+  name: string;
+  /** Path relative to heat-templates/. */
+  template: string;
+  parameters: Record<string, ParameterValue>;
+  providers: LabProviderChoice[];
+  connection: ConnectionSpec;
+  secretOutputs: string[];
+  launchTimeout: Milliseconds;
+  idleTimeout: Milliseconds;
+  deleteAfter: Milliseconds;
+  maxLifetime?: Milliseconds;
+}
+
+export interface Config {
+  /** The file this came from, for messages. */
+  file: string;
+  temporal?: { address: string; namespace: string; taskQueue: string };
+  mongodb?: { uri: string };
+  api: { host: string; port: number };
+  emulator?: { host: string; port: number; createDelay: Milliseconds };
+  providers: ProviderConfig[];
+  labs: Record<string, LabConfig>;
+}
+
+export interface SecretsKey {
+  id: string;
+  /** 32 bytes for AES-256-GCM. */
+  key: Buffer;
+}
+
+/** Everything the product takes from the environment, read once by src/config. */
+export interface Environment {
+  configPath: string;
+  serviceTokens: string[];
+  adminTokens: string[];
+  /** First encrypts, all decrypt (rotation). Empty when unset. */
+  secretsKeys: SecretsKey[];
+  mongodbUri?: string;
+  dataDir: string;
+  logLevel: string;
+}
