@@ -9,3 +9,4 @@ export {
   DEFAULT_CONFIG,
   DEFAULT_DATA_DIR,
 } from './env';
+export { ensureLocalSecrets, type LocalSecrets } from './local-secrets';

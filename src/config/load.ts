@@ -35,7 +35,7 @@ export function parseConfig(text: string, file: string, env: EnvLookup): Config 
       doc.errors.map((e) => ({
         file,
         path: '',
-        line: e.linePos?.[0]?.line,
+        line: lineCounter.linePos(e.pos[0]).line,
         message: `not valid YAML: ${e.message.split('\n')[0]}`,
       })),
     );

@@ -1,0 +1,59 @@
+import type { ActivityDeps } from './context';
+
+export function createCapacityActivities(deps: ActivityDeps) {
+  const limitOf = (provider: string): number =>
+    deps.config.providers.find((p) => p.name === provider)?.capacity ?? 0;
+  const now = () => deps.now?.() ?? new Date();
+
+  return {
+    /**
+     * Reserves capacity for the lab on the first of `candidates` that has it and that no
+     * earlier-queued lab is waiting for (first come, first served). Returns the provider, or
+     * null after queueing the lab (it counts in `queued` of its first provider).
+     */
+    async reserveCapacity(input: {
+      labId: string;
+      candidates: string[];
+      queueAs: string[];
+    }): Promise<string | null> {
+      const held = await deps.store.capacity.holderOf(input.labId);
+      if (held && input.candidates.includes(held)) {
+        await deps.store.capacity.dequeue(input.labId);
+        return held;
+      }
+      for (const provider of input.candidates) {
+        if ((await deps.store.capacity.waitingAhead(input.labId, provider)) > 0) continue;
+        if (await deps.store.capacity.reserve(provider, input.labId, limitOf(provider))) {
+          await deps.store.capacity.dequeue(input.labId);
+          return provider;
+        }
+      }
+      await deps.store.capacity.enqueue(input.labId, input.queueAs, now());
+      return null;
+    },
+
+    /** Releases the lab's capacity and wakes the oldest labs queued for that provider. */
+    async releaseCapacity(input: { labId: string; provider: string }): Promise<void> {
+      await deps.store.capacity.release(input.provider, input.labId);
+      await deps.store.capacity.dequeue(input.labId);
+      const waiters = await deps.store.capacity.oldestWaiters(input.provider, 3);
+      await Promise.all(
+        waiters.map((w) =>
+          deps
+            .wakeQueuedLab(w._id, input.provider)
+            .catch((err: Error) =>
+              deps.logger.warn(
+                { labId: w._id, err: err.message },
+                'could not wake a queued lab; it retries at its next poll',
+              ),
+            ),
+        ),
+      );
+    },
+
+    /** A queued lab that is deleted leaves the queue. */
+    async leaveQueue(input: { labId: string }): Promise<void> {
+      await deps.store.capacity.dequeue(input.labId);
+    },
+  };
+}

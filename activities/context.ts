@@ -1,0 +1,21 @@
+import type { Config } from '../src/config';
+import type { Logger } from '../src/log';
+import type { HeatClient } from '../src/openstack/types';
+import type { SecretBox } from '../src/secrets/envelope';
+import type { Store } from '../src/store';
+
+/** What the activities need from the outside world; tests pass real or fake ones to the same factory. */
+export interface ActivityDeps {
+  config: Config;
+  store: Store;
+  heat: (provider: string) => HeatClient;
+  secretBox: SecretBox;
+  logger: Logger;
+  /** Tells a queued lab that capacity was freed (a Temporal signal in production). */
+  wakeQueuedLab: (labId: string, provider: string) => Promise<void>;
+  /** Template files are read from here (heat-templates/). */
+  templatesDir: string;
+  /** Heat polling intervals; tests make them short. */
+  pollIntervalMs?: { min: number; max: number };
+  now?: () => Date;
+}

@@ -1,0 +1,18 @@
+import { createCapacityActivities } from './capacity';
+import type { ActivityDeps } from './context';
+import { createProjectionActivities } from './projection';
+import { createStackActivities } from './stacks';
+
+export type { ActivityDeps } from './context';
+export { FailureType } from './errors';
+
+/** Every activity of the lab workflow, built from its dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createCapacityActivities(deps),
+    ...createStackActivities(deps),
+    ...createProjectionActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,92 @@
+import type { LabPolicy } from '../workflows/policy';
+import type { LabSnapshot, LabState } from '../workflows/state';
+import type { ActivityDeps } from './context';
+
+export function createProjectionActivities(deps: ActivityDeps) {
+  const now = () => deps.now?.() ?? new Date();
+  const date = (ms: number | null) => (ms === null ? null : new Date(ms));
+
+  return {
+    /** Writes the lab document and one audit event for a transition (both idempotent by seq). */
+    async recordTransition(input: {
+      snapshot: LabSnapshot;
+      seq: number;
+      from: LabState | null;
+      reason: string;
+    }): Promise<void> {
+      const s = input.snapshot;
+      const at = now();
+      await deps.store.labs.project(
+        {
+          labId: s.labId,
+          courseId: s.courseId,
+          learnerId: s.learnerId,
+          lab: s.lab,
+          state: s.state,
+          generation: s.generation,
+          provider: s.provider,
+          stack: s.stack,
+          outputs: s.outputs,
+          error: s.error,
+          lifeStartedAt: new Date(s.lifeStartedAt),
+          readyAt: date(s.readyAt),
+          suspendedAt: date(s.suspendedAt),
+          deletedAt: s.state === 'deleted' ? at : null,
+          seq: input.seq,
+        },
+        at,
+      );
+      await deps.store.events.record({
+        _id: `${s.labId}:${input.seq}`,
+        labId: s.labId,
+        at,
+        from: input.from,
+        to: s.state,
+        generation: s.generation,
+        provider: s.provider,
+        reason: input.reason,
+        error: s.error,
+      });
+      const log =
+        s.state === 'failed'
+          ? deps.logger.warn.bind(deps.logger)
+          : deps.logger.info.bind(deps.logger);
+      log(
+        {
+          labId: s.labId,
+          workflowId: s.labId,
+          from: input.from,
+          to: s.state,
+          generation: s.generation,
+          provider: s.provider,
+          reason: input.reason,
+        },
+        'lab transition',
+      );
+    },
+
+    /**
+     * The lab's current policy (from the configuration the worker was started with, so an
+     * operator's change reaches running labs) and the learner's last recorded activity.
+     */
+    async currentPolicy(input: {
+      labId: string;
+      lab: string;
+    }): Promise<{ policy: LabPolicy | null; lastActivityAt: number | null }> {
+      const lab = deps.config.labs[input.lab];
+      const last = await deps.store.labs.lastActivityAt(input.labId);
+      return {
+        policy: lab
+          ? {
+              providers: lab.providers.map((p) => p.name),
+              launchTimeout: lab.launchTimeout,
+              idleTimeout: lab.idleTimeout,
+              deleteAfter: lab.deleteAfter,
+              maxLifetime: lab.maxLifetime ?? null,
+            }
+          : null,
+        lastActivityAt: last ? last.getTime() : null,
+      };
+    },
+  };
+}

@@ -1,0 +1,243 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Stack, StackRef } from '../src/openstack/types';
+import type { StackInfo } from '../workflows/state';
+import type { ActivityDeps } from './context';
+import { asActivityFailure, FailureType, isHeatKind } from './errors';
+
+const stackInfo = (s: Stack): StackInfo => ({
+  id: s.id,
+  name: s.name,
+  status: s.status,
+  statusReason: s.statusReason,
+});
+const isGone = (s: Stack | null): boolean => s === null || s.status.startsWith('DELETE_');
+const inProgress = (s: Stack): boolean => s.status.endsWith('_IN_PROGRESS');
+
+interface StackTarget {
+  labId: string;
+  provider: string;
+  stack: StackRef;
+}
+
+export function createStackActivities(deps: ActivityDeps) {
+  const templates = new Map<string, string>();
+  const readTemplate = (file: string): string => {
+    let text = templates.get(file);
+    if (text === undefined) {
+      text = readFileSync(join(deps.templatesDir, file), 'utf8');
+      templates.set(file, text);
+    }
+    return text;
+  };
+  const poll = () => ({
+    minIntervalMs: deps.pollIntervalMs?.min ?? 1000,
+    maxIntervalMs: deps.pollIntervalMs?.max ?? 10_000,
+  });
+
+  /** Waits for a stack to leave *_IN_PROGRESS, heartbeating so a stuck worker is noticed. */
+  async function settle(provider: string, ref: StackRef, deadline: number): Promise<Stack> {
+    const heat = deps.heat(provider);
+    const { minIntervalMs, maxIntervalMs } = poll();
+    let interval = minIntervalMs;
+    for (;;) {
+      const stack = await heat.getStack(ref);
+      if (!inProgress(stack)) return stack;
+      const ctx = Context.current();
+      ctx.heartbeat({ status: stack.status });
+      if (Date.now() + interval > deadline) {
+        throw ApplicationFailure.retryable(
+          `stack ${stack.name} still ${stack.status} at the deadline`,
+          'StackBusy',
+        );
+      }
+      await ctx.sleep(interval);
+      interval = Math.min(maxIntervalMs, interval * 2);
+    }
+  }
+
+  return {
+    /**
+     * Creates the lab's stack for this generation, or adopts the one an earlier attempt created
+     * under the same deterministic name (a retried create never makes a second stack).
+     */
+    async createStack(input: {
+      labId: string;
+      lab: string;
+      provider: string;
+      stackName: string;
+      timeoutMs: number;
+    }): Promise<StackInfo> {
+      const lab = deps.config.labs[input.lab];
+      if (!lab)
+        throw ApplicationFailure.nonRetryable(
+          `lab "${input.lab}" is no longer in the configuration`,
+          FailureType.UnknownLab,
+        );
+      const heat = deps.heat(input.provider);
+      try {
+        const existing = await heat.findStack(input.stackName);
+        if (existing && !isGone(existing)) return stackInfo(existing);
+        const choice = lab.providers.find((p) => p.name === input.provider);
+        const ref = await heat.createStack({
+          name: input.stackName,
+          template: readTemplate(lab.template),
+          parameters: { ...lab.parameters, ...choice?.parameters },
+          timeoutMins: Math.max(1, Math.ceil(input.timeoutMs / 60_000)),
+          // Keep a failed stack as Heat left it: its reason is reported, then the workflow deletes it.
+          disableRollback: true,
+        });
+        return stackInfo(await heat.getStack(ref));
+      } catch (err) {
+        if (isHeatKind(err, 'conflict')) {
+          const existing = await heat.findStack(input.stackName);
+          if (existing) return stackInfo(existing);
+        }
+        throw asActivityFailure(err);
+      }
+    },
+
+    /** Waits for CREATE_COMPLETE until the launch deadline, writing progress to the lab document. */
+    async waitForStackCreated(
+      input: StackTarget & { generation: number; deadline: number },
+    ): Promise<StackInfo> {
+      const ctx = Context.current();
+      const heat = deps.heat(input.provider);
+      try {
+        const stack = await heat.waitForStackStatus(input.stack, ['CREATE_COMPLETE'], {
+          deadline: input.deadline,
+          signal: ctx.cancellationSignal,
+          ...poll(),
+          onProgress: async (progress) => {
+            ctx.heartbeat(progress);
+            await deps.store.labs.setProgress(
+              input.labId,
+              input.generation,
+              progress,
+              deps.now?.() ?? new Date(),
+            );
+          },
+        });
+        return stackInfo(stack);
+      } catch (err) {
+        if (isHeatKind(err, 'timeout') && Date.now() >= input.deadline) {
+          throw ApplicationFailure.nonRetryable(
+            `stack ${input.stack.name} was not CREATE_COMPLETE within the launch timeout`,
+            FailureType.LaunchTimeout,
+          );
+        }
+        throw asActivityFailure(err);
+      }
+    },
+
+    /**
+     * Reads the stack's outputs: secret ones are sealed and stored in Mongo here, and only the
+     * non-secret ones return to the workflow (so secrets never enter its history).
+     */
+    async readOutputs(
+      input: StackTarget & { lab: string; generation: number },
+    ): Promise<Record<string, unknown>> {
+      const lab = deps.config.labs[input.lab];
+      const secretNames = new Set(lab?.secretOutputs ?? []);
+      const outputs = await deps.heat(input.provider).getOutputs(input.stack);
+      const publicOutputs: Record<string, unknown> = {};
+      const sealed: Record<string, ReturnType<ActivityDeps['secretBox']['seal']>> = {};
+      for (const [key, value] of Object.entries(outputs)) {
+        if (secretNames.has(key)) {
+          if (value !== null && value !== undefined) {
+            sealed[key] = deps.secretBox.seal(
+              typeof value === 'string' ? value : JSON.stringify(value),
+              input.labId,
+            );
+          }
+        } else {
+          publicOutputs[key] = value;
+        }
+      }
+      await deps.store.secrets.put(
+        input.labId,
+        input.generation,
+        sealed,
+        deps.now?.() ?? new Date(),
+      );
+      return publicOutputs;
+    },
+
+    /** The stack as Heat sees it now, or null when Heat no longer has it (deleted by hand, or gone). */
+    async inspectStack(input: StackTarget): Promise<StackInfo | null> {
+      const stack = await deps
+        .heat(input.provider)
+        .findStack(input.stack.id)
+        .catch((err) => Promise.reject(asActivityFailure(err)));
+      return isGone(stack) ? null : stackInfo(stack!);
+    },
+
+    /**
+     * Suspends the stack and waits for SUSPEND_COMPLETE. A stack mid-action is left to settle
+     * first (Heat answers a suspend during CREATE_IN_PROGRESS with a stuck SUSPEND_FAILED);
+     * SUSPEND_FAILED throws, and Temporal's retry policy asks Heat again after a backoff.
+     */
+    async suspendStack(input: StackTarget & { deadline: number }): Promise<StackInfo> {
+      const heat = deps.heat(input.provider);
+      const settled = await settle(input.provider, input.stack, input.deadline);
+      if (settled.status === 'SUSPEND_COMPLETE') return stackInfo(settled);
+      await heat.suspendStack(input.stack).catch((err) => Promise.reject(asActivityFailure(err)));
+      const done = await settle(input.provider, input.stack, input.deadline);
+      if (done.status !== 'SUSPEND_COMPLETE') {
+        throw ApplicationFailure.retryable(
+          `suspend of ${done.name} ended ${done.status}: ${done.statusReason}`,
+          'SuspendFailed',
+        );
+      }
+      return stackInfo(done);
+    },
+
+    /**
+     * Resumes the stack and waits for RESUME_COMPLETE; returns null when the stack is gone or
+     * cannot be resumed (the workflow then recreates it).
+     */
+    async resumeStack(input: StackTarget & { deadline: number }): Promise<StackInfo | null> {
+      const heat = deps.heat(input.provider);
+      const existing = await heat.findStack(input.stack.id);
+      if (isGone(existing)) return null;
+      const settled = await settle(input.provider, input.stack, input.deadline);
+      if (isGone(settled) || settled.status === 'CREATE_FAILED') return null;
+      if (!['SUSPEND_COMPLETE', 'SUSPEND_FAILED', 'RESUME_FAILED'].includes(settled.status))
+        return stackInfo(settled);
+      await heat.resumeStack(input.stack).catch((err) => Promise.reject(asActivityFailure(err)));
+      const done = await settle(input.provider, input.stack, input.deadline);
+      if (done.status !== 'RESUME_COMPLETE') {
+        throw ApplicationFailure.retryable(
+          `resume of ${done.name} ended ${done.status}: ${done.statusReason}`,
+          'ResumeFailed',
+        );
+      }
+      return stackInfo(done);
+    },
+
+    /** Deletes the stack and waits until Heat reports it gone (404 counts as done). */
+    async deleteStack(input: StackTarget & { deadline: number }): Promise<void> {
+      const heat = deps.heat(input.provider);
+      const ctx = Context.current();
+      const existing = await heat.findStack(input.stack.id);
+      if (existing === null || existing.status === 'DELETE_COMPLETE') return;
+      await heat.deleteStack(input.stack);
+      await heat
+        .waitForStackStatus(input.stack, ['DELETE_COMPLETE'], {
+          deadline: input.deadline,
+          signal: ctx.cancellationSignal,
+          ...poll(),
+          onProgress: () => ctx.heartbeat(),
+        })
+        .catch((err: unknown) => {
+          if (isHeatKind(err, 'notFound')) return;
+          throw err;
+        });
+    },
+
+    async dropSecrets(input: { labId: string }): Promise<void> {
+      await deps.store.secrets.remove(input.labId);
+    },
+  };
+}

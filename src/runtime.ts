@@ -1,0 +1,122 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import type { Server } from 'node:http';
+import { createActivities } from '../activities';
+import { capacityFreedSignal } from '../workflows/messages';
+import { createApp } from './api/app';
+import { TEMPLATES_DIR, type Config, type Environment } from './config';
+import type { Logger } from './log';
+import { createHeatClient, type HeatClient } from './openstack';
+import { SecretBox } from './secrets/envelope';
+import { openStore, type Store } from './store';
+import { createLabWorker } from './temporal/worker';
+
+export interface Endpoints {
+  temporalAddress: string;
+  namespace: string;
+  taskQueue: string;
+  mongoUri: string;
+}
+
+export interface Runtime {
+  store: Store;
+  client: Client;
+  /** Where the API listens, when this process serves it. */
+  apiUrl?: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Brings up the product's own parts (API and/or worker) against running Temporal, Mongo and
+ * OpenStack endpoints. `npm start` runs both roles in one process; compose runs one each.
+ */
+export async function startRuntime(options: {
+  config: Config;
+  env: Environment;
+  endpoints: Endpoints;
+  logger: Logger;
+  roles: { api: boolean; worker: boolean };
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  heat?: (provider: string) => HeatClient;
+}): Promise<Runtime> {
+  const { config, env, endpoints, logger } = options;
+  const store = await openStore(endpoints.mongoUri);
+  const connection = await Connection.connect({ address: endpoints.temporalAddress });
+  const client = new Client({ connection, namespace: endpoints.namespace });
+  const closers: Array<() => Promise<void>> = [() => store.close(), () => connection.close()];
+
+  let running: Promise<void> | undefined;
+  if (options.roles.worker) {
+    const heatClients = new Map<string, HeatClient>();
+    const heat =
+      options.heat ??
+      ((name: string) => {
+        let c = heatClients.get(name);
+        if (!c) {
+          const provider = config.providers.find((p) => p.name === name);
+          if (!provider) throw new Error(`unknown provider ${name}`);
+          c = createHeatClient(provider);
+          heatClients.set(name, c);
+        }
+        return c;
+      });
+    const activities = createActivities({
+      config,
+      store,
+      heat,
+      secretBox: new SecretBox(env.secretsKeys),
+      logger: logger.child({ role: 'activities' }),
+      templatesDir: TEMPLATES_DIR,
+      wakeQueuedLab: async (labId, provider) => {
+        await client.workflow
+          .getHandle(labId)
+          .signal(capacityFreedSignal, { version: 1, provider });
+      },
+    });
+    const workerConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
+    const worker = await createLabWorker({
+      connection: workerConnection,
+      namespace: endpoints.namespace,
+      taskQueue: endpoints.taskQueue,
+      activities,
+      workflowBundle: options.workflowBundle,
+    });
+    running = worker.run();
+    closers.unshift(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await workerConnection.close();
+    });
+  }
+
+  let apiUrl: string | undefined;
+  if (options.roles.api) {
+    const app = createApp({
+      config,
+      env,
+      store,
+      temporal: { client, taskQueue: endpoints.taskQueue },
+      logger: logger.child({ role: 'api' }),
+    });
+    const server: Server = await new Promise((resolve, reject) => {
+      const s = app.listen(config.api.port, config.api.host, () => resolve(s));
+      s.once('error', reject);
+    });
+    const address = server.address();
+    apiUrl = `http://${config.api.host}:${typeof address === 'object' && address ? address.port : config.api.port}`;
+    closers.unshift(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    server.closeIdleConnections?.();
+  }
+
+  return {
+    store,
+    client,
+    apiUrl,
+    async close() {
+      for (const close of closers)
+        await close().catch((err: Error) =>
+          logger.warn({ err: err.message }, 'error while stopping'),
+        );
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import type { Collection, Db } from 'mongodb';
+import type { LabError, LabState } from '../../workflows/state';
+
+/** One lifecycle transition of a lab: the audit trail support staff read with `labctl show`. */
+export interface LabEvent {
+  /** labId:seq, so a retried write of the same transition is stored once. */
+  _id: string;
+  labId: string;
+  at: Date;
+  from: LabState | null;
+  to: LabState;
+  generation: number;
+  provider: string | null;
+  reason: string;
+  error: LabError | null;
+}
+
+export class EventsStore {
+  readonly collection: Collection<LabEvent>;
+
+  constructor(db: Db) {
+    this.collection = db.collection<LabEvent>('events');
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.collection.createIndex({ labId: 1, at: -1 });
+  }
+
+  async record(event: LabEvent): Promise<void> {
+    try {
+      await this.collection.insertOne(event);
+    } catch (err) {
+      if ((err as { code?: number }).code !== 11000) throw err;
+    }
+  }
+
+  recent(labId: string, limit = 20): Promise<LabEvent[]> {
+    return this.collection.find({ labId }).sort({ at: -1 }).limit(limit).toArray();
+  }
+}

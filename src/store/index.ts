@@ -1,0 +1,48 @@
+import type { Db, MongoClient } from 'mongodb';
+import { CapacityStore } from './capacity';
+import { EventsStore } from './events';
+import { LabsStore } from './labs';
+import { connectMongo } from './mongo';
+import { SecretsStore } from './secrets';
+
+export { LabsStore, type LabDocument, type LabProjection } from './labs';
+export { EventsStore, type LabEvent } from './events';
+export { CapacityStore } from './capacity';
+export { SecretsStore } from './secrets';
+
+/** The product's MongoDB: one module per collection family. */
+export interface Store {
+  client: MongoClient;
+  db: Db;
+  labs: LabsStore;
+  events: EventsStore;
+  capacity: CapacityStore;
+  secrets: SecretsStore;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openStore(
+  uri: string,
+  options: { dbName?: string; timeoutMs?: number } = {},
+): Promise<Store> {
+  const { client, db } = await connectMongo(uri, options);
+  const store: Store = {
+    client,
+    db,
+    labs: new LabsStore(db),
+    events: new EventsStore(db),
+    capacity: new CapacityStore(db),
+    secrets: new SecretsStore(db),
+    async ping() {
+      await db.command({ ping: 1 });
+    },
+    close: () => client.close(),
+  };
+  await Promise.all([
+    store.labs.ensureIndexes(),
+    store.events.ensureIndexes(),
+    store.capacity.ensureIndexes(),
+  ]);
+  return store;
+}

@@ -1,0 +1,112 @@
+import type { Collection, Db } from 'mongodb';
+import type { LabError, LabState, StackInfo } from '../../workflows/state';
+
+/** The queryable projection of one lab (what the API serves), written by the lab workflow's activities. */
+export interface LabDocument {
+  _id: string;
+  courseId: string;
+  learnerId: string;
+  lab: string;
+  state: LabState;
+  generation: number;
+  provider: string | null;
+  stack: StackInfo | null;
+  outputs: Record<string, unknown>;
+  progress: { done: number; total: number } | null;
+  error: LabError | null;
+  createdAt: Date;
+  updatedAt: Date;
+  lastActivityAt: Date;
+  lifeStartedAt: Date;
+  readyAt: Date | null;
+  suspendedAt: Date | null;
+  deletedAt: Date | null;
+  /** Monotonic per lab: a retried or late projection write never overwrites a newer one. */
+  seq: number;
+}
+
+export type LabProjection = Omit<
+  LabDocument,
+  '_id' | 'createdAt' | 'updatedAt' | 'lastActivityAt' | 'progress'
+> & {
+  labId: string;
+};
+
+export class LabsStore {
+  readonly collection: Collection<LabDocument>;
+
+  constructor(db: Db) {
+    this.collection = db.collection<LabDocument>('labs');
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await Promise.all([
+      this.collection.createIndex({ courseId: 1, updatedAt: -1 }),
+      this.collection.createIndex({ learnerId: 1, updatedAt: -1 }),
+      this.collection.createIndex({ lab: 1, updatedAt: -1 }),
+      this.collection.createIndex({ state: 1, updatedAt: -1 }),
+      this.collection.createIndex({ createdAt: -1, _id: -1 }),
+    ]);
+  }
+
+  get(labId: string): Promise<LabDocument | null> {
+    return this.collection.findOne({ _id: labId });
+  }
+
+  /**
+   * Writes the workflow's view of the lab if it is newer than what is stored (by seq). The
+   * first write creates the document; lastActivityAt only ever moves forward.
+   */
+  async project(p: LabProjection, now: Date): Promise<void> {
+    const { labId, ...fields } = p;
+    const progress = isBuilding(p.state) ? undefined : null;
+    try {
+      await this.collection.updateOne(
+        { _id: labId, seq: { $lt: p.seq } },
+        {
+          $set: { ...fields, updatedAt: now, ...(progress === null ? { progress: null } : {}) },
+          $setOnInsert: { createdAt: now },
+          $max: { lastActivityAt: p.readyAt ?? p.lifeStartedAt },
+        },
+        { upsert: true },
+      );
+    } catch (err) {
+      // The upsert collides with the unique _id when a newer seq is already stored: nothing to do.
+      if ((err as { code?: number }).code !== 11000) throw err;
+    }
+  }
+
+  /** Progress of the stack being built, for the lab's generation only (a late write for an old stack is dropped). */
+  async setProgress(
+    labId: string,
+    generation: number,
+    progress: { done: number; total: number },
+    now: Date,
+  ): Promise<void> {
+    await this.collection.updateOne(
+      { _id: labId, generation },
+      { $set: { progress, updatedAt: now } },
+    );
+  }
+
+  /** Learner activity, written coalesced by the API; only ever moves forward. */
+  async recordActivity(labId: string, at: Date): Promise<boolean> {
+    const result = await this.collection.updateOne(
+      { _id: labId },
+      { $max: { lastActivityAt: at } },
+    );
+    return result.matchedCount > 0;
+  }
+
+  async lastActivityAt(labId: string): Promise<Date | null> {
+    const doc = await this.collection.findOne(
+      { _id: labId },
+      { projection: { lastActivityAt: 1 } },
+    );
+    return doc?.lastActivityAt ?? null;
+  }
+}
+
+function isBuilding(state: LabState): boolean {
+  return state === 'launching' || state === 'resetting' || state === 'resuming';
+}

@@ -1,0 +1,24 @@
+import { MongoClient, type Db } from 'mongodb';
+
+/**
+ * Connects with deadlines on every operation: a Mongo that is down answers as an error within
+ * seconds, never a hang. The database name comes from the URI path (default "labs").
+ */
+export async function connectMongo(
+  uri: string,
+  options: { timeoutMs?: number; dbName?: string } = {},
+): Promise<{ client: MongoClient; db: Db }> {
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const client = new MongoClient(uri, {
+    serverSelectionTimeoutMS: timeoutMs,
+    connectTimeoutMS: timeoutMs,
+    socketTimeoutMS: Math.max(timeoutMs * 6, 30_000),
+    timeoutMS: Math.max(timeoutMs * 2, 10_000),
+    maxPoolSize: 50,
+  });
+  await client.connect();
+  const dbName =
+    options.dbName ??
+    (new URL(uri.replace(/^mongodb(\+srv)?:/, 'http:')).pathname.replace(/^\//, '') || 'labs');
+  return { client, db: client.db(dbName) };
+}

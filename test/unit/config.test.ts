@@ -1,0 +1,194 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ConfigError,
+  DEFAULT_CONFIG,
+  formatDuration,
+  loadConfig,
+  parseConfig,
+  parseDuration,
+  readEnvironment,
+} from '../../src/config';
+
+const env = { OS_PASSWORD_A: 'secret-a', LABS_EMULATOR_PASSWORD: 'pw' };
+
+const good = `
+providers:
+  - name: cloud-a
+    auth: { authUrl: "https://keystone.example:5000/v3", username: labs, passwordEnv: OS_PASSWORD_A, projectName: labs, userDomainName: Default, projectDomainName: Default }
+    region: RegionOne
+    capacity: 200
+labs:
+  linux-basics:
+    template: test/secret-lab.yaml
+    parameters: { create_wait_secs: 1 }
+    providers: [cloud-a, { name: cloud-a, parameters: { password_length: 12 } }]
+    connection: { protocol: ssh, hostOutput: public_ip, port: 22, username: training }
+    secretOutputs: [password]
+    launchTimeout: 10m
+    idleTimeout: 15m
+    deleteAfter: 14d
+    maxLifetime: 90d
+`;
+
+function problemsOf(text: string, lookup: Record<string, string> = env): ConfigError['problems'] {
+  try {
+    parseConfig(text, 'labs.yaml', lookup);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+describe('durations', () => {
+  it.each([
+    ['90s', 90_000],
+    ['15m', 900_000],
+    ['14d', 1_209_600_000],
+    ['2h', 7_200_000],
+    ['250ms', 250],
+  ])('parses %s', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+    expect(parseDuration(formatDuration(ms))).toBe(ms);
+  });
+
+  it.each(['15', 'm', '1.5h', '-5m', '15 minutes', '1h30m', ''])('refuses %p', (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+});
+
+describe('configuration', () => {
+  it('loads a good file into typed, resolved values', () => {
+    const config = parseConfig(good, 'labs.yaml', env);
+    const lab = config.labs['linux-basics']!;
+    expect(lab.idleTimeout).toBe(15 * 60_000);
+    expect(lab.deleteAfter).toBe(14 * 86_400_000);
+    expect(lab.maxLifetime).toBe(90 * 86_400_000);
+    expect(lab.providers).toEqual([
+      { name: 'cloud-a', parameters: {} },
+      { name: 'cloud-a', parameters: { password_length: 12 } },
+    ]);
+    expect(config.providers[0]!.auth).toMatchObject({
+      kind: 'password',
+      password: 'secret-a',
+      interface: 'public',
+    });
+    expect(config.api).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.temporal).toBeUndefined();
+  });
+
+  it('loads the example configuration that npm start uses', () => {
+    const config = loadConfig(DEFAULT_CONFIG, env);
+    expect(Object.keys(config.labs)).toContain('demo');
+    expect(config.emulator?.port).toBe(5000);
+  });
+
+  it('reports three different mistakes at once, each with its field path and line', () => {
+    const bad = good
+      .replace('idleTimeout: 15m', 'idleTimeout: 15 minutes')
+      .replace('capacity: 200', 'capacity: lots')
+      .replace('secretOutputs: [password]', 'secretOutputs: [password]\n    colour: blue');
+    const problems = problemsOf(bad);
+    expect(problems.map((p) => p.path).sort()).toEqual([
+      'labs.linux-basics',
+      'labs.linux-basics.idleTimeout',
+      'providers.0.capacity',
+    ]);
+    const idle = problems.find((p) => p.path === 'labs.linux-basics.idleTimeout')!;
+    expect(idle).toMatchObject({ file: 'labs.yaml', line: 16 });
+    expect(idle.message).toMatch(/"15 minutes" is not a duration/);
+    expect(problems.find((p) => p.path === 'labs.linux-basics')!.message).toMatch(
+      /unknown field colour/,
+    );
+  });
+
+  it('names the missing environment variable, the unknown provider and the missing template', () => {
+    const bad = good
+      .replace('providers: [cloud-a,', 'providers: [cloud-z,')
+      .replace('test/secret-lab.yaml', 'nope.yaml');
+    const problems = problemsOf(bad, {});
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          path: 'providers.0.auth.passwordEnv',
+          message: 'environment variable OS_PASSWORD_A is not set',
+        }),
+        expect.objectContaining({
+          path: 'labs.linux-basics.providers.0',
+          message: expect.stringMatching(/unknown provider "cloud-z"/),
+        }),
+        expect.objectContaining({
+          path: 'labs.linux-basics.template',
+          message: expect.stringMatching(/nope.yaml not found/),
+        }),
+      ]),
+    );
+  });
+
+  it('refuses a connection without a host and a required field left out', () => {
+    const bad = good.replace('hostOutput: public_ip, ', '').replace('    region: RegionOne\n', '');
+    const problems = problemsOf(bad);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: 'providers.0.region', message: 'is required' }),
+        expect.objectContaining({
+          path: 'labs.linux-basics.connection',
+          message: 'give exactly one of host or hostOutput',
+        }),
+      ]),
+    );
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    const problems = problemsOf('providers:\n  - name: a\n   bad: [');
+    expect(problems[0]).toMatchObject({ file: 'labs.yaml', path: '' });
+    expect(problems[0]!.message).toMatch(/not valid YAML/);
+    expect(problems[0]!.line).toBeGreaterThan(0);
+  });
+
+  it('reports a file that cannot be read', () => {
+    expect(() => loadConfig('/nonexistent/labs.yaml', env)).toThrow(/cannot read the file/);
+  });
+
+  it('resolves a provider from clouds.yaml', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clouds-'));
+    const clouds = join(dir, 'clouds.yaml');
+    writeFileSync(
+      clouds,
+      'clouds:\n  mycloud:\n    auth: { auth_url: "http://keystone:5000/v3", application_credential_id: abc, application_credential_secret: s3 }\n',
+    );
+    const text = good.replace(/auth: \{ authUrl[^\n]*\}/, 'auth: { cloud: mycloud }');
+    const config = parseConfig(text, 'labs.yaml', { OS_CLIENT_CONFIG_FILE: clouds });
+    expect(config.providers[0]!.auth).toEqual({
+      kind: 'applicationCredential',
+      authUrl: 'http://keystone:5000/v3',
+      applicationCredentialId: 'abc',
+      secret: 's3',
+      interface: 'public',
+    });
+  });
+});
+
+describe('environment', () => {
+  const key = Buffer.alloc(32, 7).toString('base64');
+
+  it('reads tokens and rotation keys (first encrypts, all decrypt)', () => {
+    const e = readEnvironment({
+      LABS_SERVICE_TOKENS: 'a, b',
+      LABS_ADMIN_TOKENS: 'c',
+      LABS_SECRETS_KEY: `k2:${key},k1:${key}`,
+    });
+    expect(e.serviceTokens).toEqual(['a', 'b']);
+    expect(e.adminTokens).toEqual(['c']);
+    expect(e.secretsKeys.map((k) => k.id)).toEqual(['k2', 'k1']);
+    expect(e.configPath).toBe(DEFAULT_CONFIG);
+  });
+
+  it('refuses a secrets key that is not 32 bytes', () => {
+    expect(() => readEnvironment({ LABS_SECRETS_KEY: 'k1:c2hvcnQ=' })).toThrow(
+      /LABS_SECRETS_KEY\[0\]: key "k1" must be 32 bytes/,
+    );
+  });
+});

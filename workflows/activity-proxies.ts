@@ -1,0 +1,44 @@
+/** How the lab workflow reaches its activities: timeouts and retry policies in one place. */
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+
+/** Mongo-only work: retried until the database answers again (nothing is lost while it is down). */
+export const storeActivities = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+});
+
+/**
+ * Heat calls: a refused suspend/resume (e.g. SUSPEND_FAILED while VMs reboot) or a 5xx is retried
+ * with backoff, then surfaced; errors no retry fixes (bad template, quota) are non-retryable.
+ */
+export const heatActivities = proxyActivities<Activities>({
+  startToCloseTimeout: '15m',
+  heartbeatTimeout: '2m',
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '1m',
+    maximumAttempts: 6,
+    nonRetryableErrorTypes: ['Quota', 'BadTemplate', 'StackFailed', 'LaunchTimeout', 'UnknownLab'],
+  },
+});
+
+/** Long waits on Heat: the activity heartbeats, so a worker that dies mid-wait is replaced within a minute. */
+export const waitActivities = proxyActivities<Activities>({
+  startToCloseTimeout: '24h',
+  heartbeatTimeout: '1m',
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '1m',
+    maximumAttempts: 10,
+    nonRetryableErrorTypes: ['Quota', 'BadTemplate', 'StackFailed', 'LaunchTimeout', 'UnknownLab'],
+  },
+});
+
+/** Cheap bookkeeping (projection writes, policy reads): one marker event each in the history. */
+export const localActivities = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
+});

@@ -1,0 +1,1 @@
+export { labWorkflow } from './lab';

@@ -1,0 +1,58 @@
+/**
+ * Messages of the lab workflow, shared by the workflow and its callers (the API imports this
+ * module, never lab.ts). Payloads carry a version so running labs keep understanding old callers.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { LabSnapshot } from './state';
+
+export const LAB_WORKFLOW_TYPE = 'labWorkflow';
+
+export interface LaunchLabInput {
+  version: 1;
+}
+export interface LabActionInput {
+  version: 1;
+  /** Who asked (e.g. "service", "admin", "retention"), for the audit trail. */
+  requestedBy?: string;
+}
+export interface HeartbeatInput {
+  version: 1;
+  /** Epoch ms of the learner activity the API saw. */
+  at: number;
+}
+
+/** Launch, resume, or retry: whatever brings the lab to ready. Answers at once with the state. */
+export const launchLabUpdate = defineUpdate<LabSnapshot, [LaunchLabInput]>('launchLab');
+export const suspendLabUpdate = defineUpdate<LabSnapshot, [LabActionInput]>('suspendLab');
+export const resetLabUpdate = defineUpdate<LabSnapshot, [LabActionInput]>('resetLab');
+export const deleteLabUpdate = defineUpdate<LabSnapshot, [LabActionInput]>('deleteLab');
+export const retryLabUpdate = defineUpdate<LabSnapshot, [LabActionInput]>('retryLab');
+/** Only for heartbeats that must reach the workflow: a learner back on a suspended lab. */
+export const heartbeatSignal = defineSignal<[HeartbeatInput]>('heartbeat');
+/** Sent when a provider frees capacity, so queued labs retry at once instead of at their next poll. */
+export const capacityFreedSignal =
+  defineSignal<[{ version: 1; provider: string }]>('capacityFreed');
+export const labStatusQuery = defineQuery<LabSnapshot>('labStatus');
+
+/** The ApplicationFailure type an update validator throws for an action the state does not allow (HTTP 409). */
+export const INVALID_STATE_ERROR = 'InvalidLabState';
+
+export interface LabWorkflowInput {
+  version: 1;
+  labId: string;
+  courseId: string;
+  learnerId: string;
+  lab: string;
+  /** Present after continue-as-new: the lab's state carried over. */
+  carried?: CarriedState;
+}
+
+/** Everything the workflow needs to go on after continue-as-new. */
+export interface CarriedState {
+  snapshot: LabSnapshot;
+  intents: LabIntent[];
+  lastActivityAt: number;
+  seq: number;
+}
+
+export type LabIntent = 'launch' | 'suspend' | 'reset' | 'delete' | 'retry' | 'resume';

@@ -1,0 +1,24 @@
+/** Values the workflow and the API must agree on. */
+
+/**
+ * The API writes heartbeats coalesced (at most one write per lab per flush interval), so the
+ * stored lastActivityAt may trail the learner's last heartbeat by up to that interval. The
+ * workflow waits this much longer than idleTimeout before it suspends, so it never suspends
+ * early, and the suspension still lands within idleTimeout + 30 s.
+ */
+export const HEARTBEAT_FLUSH_INTERVAL_MS = 5_000;
+export const IDLE_SLACK_MS = 2 * HEARTBEAT_FLUSH_INTERVAL_MS;
+
+/** The current policy of a lab, read from the worker's configuration each time a timer is armed. */
+export interface LabPolicy {
+  providers: string[];
+  launchTimeout: number;
+  idleTimeout: number;
+  deleteAfter: number;
+  maxLifetime: number | null;
+}
+
+/** Heat stack names: deterministic per lab and generation, valid for Heat (^[a-zA-Z][a-zA-Z0-9_.-]*$, <= 255). */
+export function stackNameFor(lab: string, labId: string, generation: number): string {
+  return `${lab}-${labId.replace(/^lab_/, '')}-g${generation}`;
+}

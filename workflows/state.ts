@@ -1,0 +1,82 @@
+/** The lab lifecycle of DESIGN.md: the API's `state` field and the LabState search attribute. */
+export const LAB_STATES = [
+  'queued',
+  'launching',
+  'ready',
+  'suspending',
+  'suspended',
+  'resuming',
+  'resetting',
+  'deleting',
+  'deleted',
+  'failed',
+] as const;
+export type LabState = (typeof LAB_STATES)[number];
+
+/** States in which a stack action is under way; a new action waits for it to settle. */
+export const TRANSITIONAL_STATES: readonly LabState[] = [
+  'queued',
+  'launching',
+  'suspending',
+  'resuming',
+  'resetting',
+  'deleting',
+];
+
+export type LabAction = 'suspend' | 'reset' | 'delete' | 'retry';
+
+/** Where each action may be asked for (anything else is a 409). */
+export const ACTION_ALLOWED_IN: Record<LabAction, readonly LabState[]> = {
+  suspend: ['ready', 'suspending', 'suspended'],
+  reset: ['ready', 'suspended', 'failed'],
+  delete: [
+    'queued',
+    'launching',
+    'ready',
+    'suspending',
+    'suspended',
+    'resuming',
+    'resetting',
+    'deleting',
+    'failed',
+  ],
+  retry: ['failed'],
+};
+
+export function isActionAllowed(action: LabAction, state: LabState): boolean {
+  return ACTION_ALLOWED_IN[action].includes(state);
+}
+
+export interface LabError {
+  /** Stable, machine-readable: create_failed, launch_timeout, quota, no_provider, suspend_failed, ... */
+  code: string;
+  message: string;
+}
+
+export interface StackInfo {
+  id: string;
+  name: string;
+  status: string;
+  statusReason: string;
+}
+
+/**
+ * The lab workflow's own view of its lab (what the labStatus query and every update return).
+ * Non-secret only: secrets never enter workflow state.
+ */
+export interface LabSnapshot {
+  labId: string;
+  courseId: string;
+  learnerId: string;
+  lab: string;
+  state: LabState;
+  generation: number;
+  provider: string | null;
+  stack: StackInfo | null;
+  outputs: Record<string, unknown>;
+  error: LabError | null;
+  /** Epoch ms: when the current life began (maxLifetime counts from here). */
+  lifeStartedAt: number;
+  readyAt: number | null;
+  suspendedAt: number | null;
+}
