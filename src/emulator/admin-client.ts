@@ -1,0 +1,93 @@
+import type { AdminStack, RequestCounts } from './admin-api';
+import type { FaultInput, FaultRule } from './faults';
+import type { EmulatorSettings } from './model';
+
+/** A typed client of the emulator's `/_admin` endpoint, for tests and benchmarks. */
+export class EmulatorAdminClient {
+  constructor(
+    readonly url: string,
+    private readonly token: string,
+  ) {}
+
+  /** Every stack, deleted ones included, newest first. */
+  async stacks(): Promise<AdminStack[]> {
+    return (await this.call<{ stacks: AdminStack[] }>('GET', 'stacks')).stacks;
+  }
+
+  /** Affects the next `times` (default 1) requests matching `method` and the `path` regex. */
+  async injectFault(input: FaultInput): Promise<FaultRule> {
+    return (await this.call<{ fault: FaultRule }>('POST', 'faults', input)).fault;
+  }
+
+  async faults(): Promise<FaultRule[]> {
+    return (await this.call<{ faults: FaultRule[] }>('GET', 'faults')).faults;
+  }
+
+  async clearFaults(): Promise<void> {
+    await this.call('DELETE', 'faults');
+  }
+
+  /**
+   * The next create (of `stackName` only, when given) ends CREATE_FAILED on its last resource
+   * with `reason` (Heat's resource-level reason; a Nova "No valid host" one by default).
+   */
+  async failNextCreate(
+    input: { stackName?: string; reason?: string; times?: number } = {},
+  ): Promise<void> {
+    await this.call('POST', 'create-failures', input);
+  }
+
+  /** As if someone deleted the stack (name or id) by hand, outside the product. */
+  async deleteStackByHand(nameOrId: string): Promise<void> {
+    await this.call('POST', `stacks/${encodeURIComponent(nameOrId)}/delete`);
+  }
+
+  async suspendStackByHand(nameOrId: string): Promise<void> {
+    await this.call('POST', `stacks/${encodeURIComponent(nameOrId)}/suspend`);
+  }
+
+  async settings(): Promise<EmulatorSettings> {
+    return (await this.call<{ settings: EmulatorSettings }>('GET', 'settings')).settings;
+  }
+
+  async updateSettings(changes: Partial<EmulatorSettings>): Promise<EmulatorSettings> {
+    return (await this.call<{ settings: EmulatorSettings }>('PATCH', 'settings', changes)).settings;
+  }
+
+  async setCreateDelay(ms: number): Promise<void> {
+    await this.updateSettings({ createDelayMs: ms });
+  }
+
+  async requestCounts(): Promise<RequestCounts> {
+    return (await this.call<{ requests: RequestCounts }>('GET', 'requests')).requests;
+  }
+
+  async resetRequestCounts(): Promise<void> {
+    await this.call('DELETE', 'requests');
+  }
+
+  /** Every issued Keystone token stops working (Heat answers 401 until a new one is issued). */
+  async revokeTokens(): Promise<void> {
+    await this.call('POST', 'revoke-tokens');
+  }
+
+  /** Stacks, faults, pending failures, counters and settings back to the start. */
+  async reset(): Promise<void> {
+    await this.call('POST', 'reset');
+  }
+
+  private async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${this.url}/_admin/${path}`, {
+      method,
+      headers: {
+        Authorization: `Bearer ${this.token}`,
+        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`emulator admin ${method} ${path}: ${res.status} ${text}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+}

@@ -1,0 +1,91 @@
+import { HeatError, HeatNotFoundError, HeatStackFailedError, HeatTimeoutError } from './errors';
+import { sleep } from './http';
+import { actionOf } from './parse';
+import type { HeatClient, Stack, StackProgress, StackRef, StackStatus, WaitOptions } from './types';
+
+type Poller = Pick<HeatClient, 'provider' | 'getStack' | 'listResources'>;
+
+const DEFAULT_MIN_INTERVAL_MS = 1_000;
+const DEFAULT_MAX_INTERVAL_MS = 10_000;
+
+/**
+ * Polls a stack until it reaches one of `targets`. Between polls the interval grows by half up to
+ * its maximum, never past the deadline. A transient error of one poll is not the end of the wait
+ * (the next poll may succeed); the deadline is.
+ */
+export async function waitForStackStatus(
+  client: Poller,
+  ref: StackRef,
+  targets: StackStatus[],
+  options: WaitOptions,
+): Promise<Stack> {
+  const minInterval = options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS;
+  const maxInterval = Math.max(minInterval, options.maxIntervalMs ?? DEFAULT_MAX_INTERVAL_MS);
+  const details = { provider: client.provider, stackName: ref.name };
+  let interval = minInterval;
+  let lastStatus: string | undefined;
+  let lastProgress: StackProgress | undefined;
+  let lastError: unknown;
+
+  const report = async (stack: Stack): Promise<void> => {
+    if (!options.onProgress) return;
+    const resources = await client.listResources(ref);
+    const action = actionOf(stack.status);
+    const progress = {
+      done: resources.filter((r) => r.status === `${action}_COMPLETE`).length,
+      total: resources.length,
+    };
+    if (progress.done !== lastProgress?.done || progress.total !== lastProgress.total) {
+      lastProgress = progress;
+      await options.onProgress(progress, stack);
+    }
+  };
+
+  for (;;) {
+    options.signal?.throwIfAborted();
+    let stack: Stack | undefined;
+    try {
+      stack = await client.getStack(ref);
+    } catch (error) {
+      if (error instanceof HeatNotFoundError && targets.includes('DELETE_COMPLETE')) {
+        return {
+          ...ref,
+          status: 'DELETE_COMPLETE',
+          statusReason: '',
+          creationTime: null,
+          updatedTime: null,
+        };
+      }
+      if (!(error instanceof HeatError) || !error.retryable) throw error;
+      lastError = error;
+    }
+    if (stack) {
+      lastStatus = stack.status;
+      if (targets.includes(stack.status)) {
+        await report(stack).catch(() => undefined);
+        return stack;
+      }
+      if (stack.status.endsWith('_FAILED')) {
+        throw new HeatStackFailedError(stack.status, stack.statusReason, details);
+      }
+      if (stack.status === 'DELETE_COMPLETE') {
+        throw new HeatNotFoundError(`The Stack (${ref.name}) was deleted`, details);
+      }
+      if (stack.status.endsWith('_IN_PROGRESS')) {
+        await report(stack).catch((error: unknown) => {
+          lastError = error;
+        });
+      }
+    }
+    const remaining = options.deadline - Date.now();
+    if (remaining <= 0) {
+      const cause = lastError instanceof Error ? `; last error: ${lastError.message}` : '';
+      throw new HeatTimeoutError(
+        `stack did not reach ${targets.join(' or ')} before the deadline (last status ${lastStatus ?? 'unknown'}${cause})`,
+        { ...details, lastStatus, cause: lastError },
+      );
+    }
+    await sleep(Math.min(interval, remaining), options.signal);
+    interval = Math.min(maxInterval, Math.ceil(interval * 1.5));
+  }
+}
