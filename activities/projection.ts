@@ -1,4 +1,4 @@
-import type { LabPolicy } from '../workflows/policy';
+import { idleSlackFor, type LabPolicy } from '../workflows/policy';
 import type { LabSnapshot, LabState } from '../workflows/state';
 import type { ActivityDeps } from './context';
 
@@ -74,7 +74,7 @@ export function createProjectionActivities(deps: ActivityDeps) {
       lab: string;
     }): Promise<{ policy: LabPolicy | null; lastActivityAt: number | null }> {
       const lab = deps.config.labs[input.lab];
-      const last = await deps.store.labs.lastActivityAt(input.labId);
+      const last = await deps.store.activity.lastActivityAt(input.labId);
       return {
         policy: lab
           ? {
@@ -83,6 +83,7 @@ export function createProjectionActivities(deps: ActivityDeps) {
               idleTimeout: lab.idleTimeout,
               deleteAfter: lab.deleteAfter,
               maxLifetime: lab.maxLifetime ?? null,
+              idleSlack: idleSlackFor(deps.config.api.heartbeatFlush),
             }
           : null,
         lastActivityAt: last ? last.getTime() : null,

@@ -39,7 +39,7 @@ import {
   type LabIntent,
   type LabWorkflowInput,
 } from './messages';
-import { IDLE_SLACK_MS, stackNameFor, type LabPolicy } from './policy';
+import { stackNameFor, type LabPolicy } from './policy';
 import { LabStateKey, ProviderKey } from './search-attributes';
 import {
   isActionAllowed,
@@ -239,7 +239,7 @@ class LabRun {
         lastActivityAt ?? 0,
         this.snapshot.readyAt ?? 0,
       );
-      const idleAt = this.lastActivityAt + policy.idleTimeout + IDLE_SLACK_MS;
+      const idleAt = this.lastActivityAt + policy.idleTimeout + policy.idleSlack;
       const endOfLife = this.endOfLife(policy);
       if (Date.now() >= endOfLife) return this.transition('deleting', {}, 'maxLifetime reached');
       if (Date.now() >= idleAt)

@@ -4,10 +4,11 @@
  * The API writes heartbeats coalesced (at most one write per lab per flush interval), so the
  * stored lastActivityAt may trail the learner's last heartbeat by up to that interval. The
  * workflow waits this much longer than idleTimeout before it suspends, so it never suspends
- * early, and the suspension still lands within idleTimeout + 30 s.
+ * early; with the default 5 s flush the suspension still lands within idleTimeout + 30 s.
  */
-export const HEARTBEAT_FLUSH_INTERVAL_MS = 5_000;
-export const IDLE_SLACK_MS = 2 * HEARTBEAT_FLUSH_INTERVAL_MS;
+export function idleSlackFor(heartbeatFlushMs: number): number {
+  return 2 * heartbeatFlushMs;
+}
 
 /** The current policy of a lab, read from the worker's configuration each time a timer is armed. */
 export interface LabPolicy {
@@ -16,6 +17,8 @@ export interface LabPolicy {
   idleTimeout: number;
   deleteAfter: number;
   maxLifetime: number | null;
+  /** Extra wait after idleTimeout, covering the API's heartbeat coalescing. */
+  idleSlack: number;
 }
 
 /** Heat stack names: deterministic per lab and generation, valid for Heat (^[a-zA-Z][a-zA-Z0-9_.-]*$, <= 255). */

@@ -119,8 +119,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: z.string().min(1).default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8080),
+      /** Heartbeats are written to Mongo at most once per lab per this interval (coalesced). */
+      heartbeatFlush: positiveDuration.default(5000),
     })
-    .default({ host: '127.0.0.1', port: 8080 }),
+    .default({ host: '127.0.0.1', port: 8080, heartbeatFlush: 5000 }),
   emulator: z
     .strictObject({
       host: z.string().min(1).default('127.0.0.1'),

@@ -65,7 +65,7 @@ export interface Config {
   file: string;
   temporal?: { address: string; namespace: string; taskQueue: string };
   mongodb?: { uri: string };
-  api: { host: string; port: number };
+  api: { host: string; port: number; heartbeatFlush: Milliseconds };
   emulator?: { host: string; port: number; createDelay: Milliseconds };
   providers: ProviderConfig[];
   labs: Record<string, LabConfig>;

@@ -1,14 +1,17 @@
 import type { Collection, Db } from 'mongodb';
 
 /**
- * Provider capacity as one document per provider, changed only by single-document atomic
- * updates (which MongoDB and FerretDB both guarantee): `holders` lists the labs holding a
- * reservation and `used` is its length, so a reservation is one conditional $inc + $addToSet.
+ * Provider capacity as slot documents: a reservation is the insert of `{provider}/{n}` for a
+ * free n below the provider's capacity, and the unique `_id` (plus a unique index on `holder`)
+ * is what makes it atomic. Counters updated in place would be simpler, but FerretDB v1 on
+ * SQLite applies updates as read-modify-write (100 concurrent `$inc` on one document left it at
+ * 4 here), so only inserts against unique indexes are safe on both servers.
  */
-export interface CapacityDocument {
+export interface SlotDocument {
   _id: string;
-  used: number;
-  holders: string[];
+  provider: string;
+  holder: string;
+  at: Date;
 }
 
 /** A lab waiting in `queued` for capacity, oldest first. */
@@ -21,57 +24,76 @@ export interface WaiterDocument {
 }
 
 export class CapacityStore {
-  readonly capacity: Collection<CapacityDocument>;
+  readonly slots: Collection<SlotDocument>;
   readonly waiters: Collection<WaiterDocument>;
 
   constructor(db: Db) {
-    this.capacity = db.collection<CapacityDocument>('capacity');
+    this.slots = db.collection<SlotDocument>('capacity_slots');
     this.waiters = db.collection<WaiterDocument>('capacity_waiters');
   }
 
   async ensureIndexes(): Promise<void> {
-    await this.waiters.createIndex({ providers: 1, enqueuedAt: 1 });
+    await Promise.all([
+      this.slots.createIndex({ holder: 1 }, { unique: true }),
+      this.slots.createIndex({ provider: 1 }),
+      this.waiters.createIndex({ providers: 1, enqueuedAt: 1 }),
+    ]);
   }
 
   /**
    * Reserves one slot on `provider` for `holder`, or returns false when it is full. Idempotent:
-   * a holder that already has the slot (an activity retried after a lost answer) keeps it.
+   * a holder that already has a slot there (an activity retried after a lost answer) keeps it.
    * `limit` -1 means unlimited; 0 means disabled.
    */
-  async reserve(provider: string, holder: string, limit: number): Promise<boolean> {
+  async reserve(
+    provider: string,
+    holder: string,
+    limit: number,
+    now = new Date(),
+  ): Promise<boolean> {
+    const held = await this.slots.findOne({ holder });
+    if (held) return held.provider === provider;
     if (limit === 0) return false;
-    await this.capacity
-      .updateOne({ _id: provider }, { $setOnInsert: { used: 0, holders: [] } }, { upsert: true })
-      .catch(ignoreDuplicate);
-    const filter =
-      limit < 0
-        ? { _id: provider, holders: { $ne: holder } }
-        : { _id: provider, holders: { $ne: holder }, used: { $lt: limit } };
-    const result = await this.capacity.updateOne(filter, {
-      $inc: { used: 1 },
-      $push: { holders: holder },
-    });
-    if (result.modifiedCount === 1) return true;
-    return (await this.capacity.countDocuments({ _id: provider, holders: holder })) === 1;
+    if (limit < 0) return this.claim(`${provider}/u-${holder}`, provider, holder, now);
+    const taken = new Set(
+      (await this.slots.find({ provider }, { projection: { _id: 1 } }).toArray()).map((d) => d._id),
+    );
+    for (let n = 0; n < limit; n++) {
+      const id = `${provider}/${n}`;
+      if (taken.has(id)) continue;
+      if (await this.claim(id, provider, holder, now)) return true;
+      // Lost the race for this slot, or this holder got a slot meanwhile: look again.
+      const mine = await this.slots.findOne({ holder });
+      if (mine) return mine.provider === provider;
+    }
+    return false;
   }
 
-  /** Releases `holder`'s slot; a second release of the same slot changes nothing. */
+  private async claim(id: string, provider: string, holder: string, at: Date): Promise<boolean> {
+    try {
+      await this.slots.insertOne({ _id: id, provider, holder, at });
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 11000) return false;
+      throw err;
+    }
+  }
+
+  /** Releases `holder`'s slot; a second release changes nothing. */
   async release(provider: string, holder: string): Promise<void> {
-    await this.capacity.updateOne(
-      { _id: provider, holders: holder },
-      { $inc: { used: -1 }, $pull: { holders: holder } },
-    );
+    await this.slots.deleteOne({ provider, holder });
   }
 
   /** Which provider (if any) holds a reservation for `holder`. */
   async holderOf(holder: string): Promise<string | null> {
-    const doc = await this.capacity.findOne({ holders: holder }, { projection: { _id: 1 } });
-    return doc?._id ?? null;
+    return (await this.slots.findOne({ holder }))?.provider ?? null;
   }
 
   async usage(): Promise<Map<string, number>> {
-    const docs = await this.capacity.find({}, { projection: { used: 1 } }).toArray();
-    return new Map(docs.map((d) => [d._id, d.used]));
+    const docs = await this.slots.find({}, { projection: { provider: 1 } }).toArray();
+    const counts = new Map<string, number>();
+    for (const d of docs) counts.set(d.provider, (counts.get(d.provider) ?? 0) + 1);
+    return counts;
   }
 
   async enqueue(labId: string, providers: string[], at: Date): Promise<void> {

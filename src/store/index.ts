@@ -1,4 +1,5 @@
 import type { Db, MongoClient } from 'mongodb';
+import { ActivityStore } from './activity';
 import { CapacityStore } from './capacity';
 import { EventsStore } from './events';
 import { LabsStore } from './labs';
@@ -8,6 +9,7 @@ import { SecretsStore } from './secrets';
 export { LabsStore, type LabDocument, type LabProjection } from './labs';
 export { EventsStore, type LabEvent } from './events';
 export { CapacityStore } from './capacity';
+export { ActivityStore } from './activity';
 export { SecretsStore } from './secrets';
 
 /** The product's MongoDB: one module per collection family. */
@@ -15,6 +17,7 @@ export interface Store {
   client: MongoClient;
   db: Db;
   labs: LabsStore;
+  activity: ActivityStore;
   events: EventsStore;
   capacity: CapacityStore;
   secrets: SecretsStore;
@@ -31,6 +34,7 @@ export async function openStore(
     client,
     db,
     labs: new LabsStore(db),
+    activity: new ActivityStore(db),
     events: new EventsStore(db),
     capacity: new CapacityStore(db),
     secrets: new SecretsStore(db),

@@ -16,7 +16,6 @@ export interface LabDocument {
   error: LabError | null;
   createdAt: Date;
   updatedAt: Date;
-  lastActivityAt: Date;
   lifeStartedAt: Date;
   readyAt: Date | null;
   suspendedAt: Date | null;
@@ -55,7 +54,8 @@ export class LabsStore {
 
   /**
    * Writes the workflow's view of the lab if it is newer than what is stored (by seq). The
-   * first write creates the document; lastActivityAt only ever moves forward.
+   * first write creates the document. Only the lab's workflow writes here (one write at a
+   * time), since FerretDB v1 applies updates as read-modify-write.
    */
   async project(p: LabProjection, now: Date): Promise<void> {
     const { labId, ...fields } = p;
@@ -66,7 +66,6 @@ export class LabsStore {
         {
           $set: { ...fields, updatedAt: now, ...(progress === null ? { progress: null } : {}) },
           $setOnInsert: { createdAt: now },
-          $max: { lastActivityAt: p.readyAt ?? p.lifeStartedAt },
         },
         { upsert: true },
       );
@@ -87,23 +86,6 @@ export class LabsStore {
       { _id: labId, generation },
       { $set: { progress, updatedAt: now } },
     );
-  }
-
-  /** Learner activity, written coalesced by the API; only ever moves forward. */
-  async recordActivity(labId: string, at: Date): Promise<boolean> {
-    const result = await this.collection.updateOne(
-      { _id: labId },
-      { $max: { lastActivityAt: at } },
-    );
-    return result.matchedCount > 0;
-  }
-
-  async lastActivityAt(labId: string): Promise<Date | null> {
-    const doc = await this.collection.findOne(
-      { _id: labId },
-      { projection: { lastActivityAt: 1 } },
-    );
-    return doc?.lastActivityAt ?? null;
   }
 }
 

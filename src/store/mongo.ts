@@ -13,7 +13,6 @@ export async function connectMongo(
     serverSelectionTimeoutMS: timeoutMs,
     connectTimeoutMS: timeoutMs,
     socketTimeoutMS: Math.max(timeoutMs * 6, 30_000),
-    timeoutMS: Math.max(timeoutMs * 2, 10_000),
     maxPoolSize: 50,
   });
   await client.connect();

@@ -1,0 +1,126 @@
+/**
+ * `npm start`: everything locally on embedded defaults — the Temporal dev server (with its UI),
+ * a MongoDB-compatible server, the OpenStack emulator, the API and the worker — with data kept
+ * under .data/ so a restart keeps every lab. Ctrl-C stops all of it.
+ */
+import { join } from 'node:path';
+import {
+  ConfigError,
+  ensureLocalSecrets,
+  environmentVariables,
+  loadConfig,
+  readEnvironment,
+} from '../config';
+import type { ChildServer } from '../local/child';
+import { startMongoServer } from '../local/mongo-server';
+import { startTemporalDevServer } from '../local/temporal-dev-server';
+import { readTools } from '../local/tools';
+import { createLogger } from '../log';
+import { startRuntime, type Runtime } from '../runtime';
+import { startLocalEmulator } from '../emulator/local';
+
+async function main(): Promise<void> {
+  const firstEnv = readEnvironment();
+  const local = ensureLocalSecrets(firstEnv.dataDir, environmentVariables());
+  const env = readEnvironment(local.env);
+  const config = loadConfig(env.configPath, local.env);
+  const logger = createLogger(env.logLevel, 'labs');
+  const logDir = join(env.dataDir, 'logs');
+  const stoppers: Array<() => Promise<void>> = [];
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\nstopping ...');
+    for (const stop of stoppers.reverse())
+      await stop().catch((err: Error) => console.error(`  ${err.message}`));
+    console.log('stopped.');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  try {
+    const tools = readTools();
+    const track = (server: ChildServer) => stoppers.push(() => server.stop());
+
+    let temporalAddress = config.temporal?.address;
+    let temporalUi: string | undefined;
+    if (!temporalAddress) {
+      console.log('starting the Temporal dev server ...');
+      const temporal = await startTemporalDevServer({
+        cli: tools.temporalCli,
+        logDir,
+        port: 7233,
+        uiPort: 8233,
+        dbFile: join(env.dataDir, 'temporal.db'),
+      });
+      track(temporal);
+      temporalAddress = temporal.address;
+      temporalUi = temporal.uiUrl;
+    }
+
+    let mongoUri = config.mongodb?.uri ?? env.mongodbUri;
+    if (!mongoUri) {
+      console.log('starting the MongoDB-compatible server ...');
+      const mongo = await startMongoServer({
+        tools,
+        dataDir: join(env.dataDir, 'mongo'),
+        logDir,
+        port: 27017,
+      });
+      track(mongo);
+      mongoUri = `${mongo.uri}labs`;
+    }
+
+    let emulatorUrl: string | undefined;
+    if (config.emulator) {
+      const emulator = await startLocalEmulator(
+        config.emulator,
+        join(env.dataDir, 'emulator.json'),
+      );
+      stoppers.push(() => emulator.close());
+      emulatorUrl = emulator.url;
+    }
+
+    console.log('starting the API and the worker ...');
+    const runtime: Runtime = await startRuntime({
+      config,
+      env,
+      endpoints: {
+        temporalAddress,
+        namespace: config.temporal?.namespace ?? 'default',
+        taskQueue: config.temporal?.taskQueue ?? 'labs',
+        mongoUri,
+      },
+      logger,
+      roles: { api: true, worker: true },
+    });
+    stoppers.push(() => runtime.close());
+
+    const lines = [
+      '',
+      '  Lab orchestrator is running (Ctrl-C stops everything)',
+      `    API            ${runtime.apiUrl}`,
+      `    Temporal UI    ${temporalUi ?? '(external Temporal: use its UI)'}`,
+      `    Temporal       ${temporalAddress}`,
+      `    MongoDB        ${mongoUri}`,
+      ...(emulatorUrl ? [`    OpenStack      ${emulatorUrl} (emulator)`] : []),
+      `    config         ${config.file}`,
+      ...(local.generated.length > 0
+        ? [`    local secrets  ${local.file} (${local.generated.join(', ')})`]
+        : []),
+      `    service token  ${local.env.LABS_SERVICE_TOKENS?.split(',')[0]}`,
+      `    admin token    ${local.env.LABS_ADMIN_TOKENS?.split(',')[0]}`,
+      '',
+    ];
+    console.log(lines.join('\n'));
+  } catch (err) {
+    console.error(
+      err instanceof ConfigError ? err.message : `could not start: ${(err as Error).stack ?? err}`,
+    );
+    await stopAll(1);
+  }
+}
+
+void main();

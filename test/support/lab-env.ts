@@ -1,0 +1,239 @@
+import { Client, Connection } from '@temporalio/client';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  type Worker,
+} from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
+import { createActivities } from '../../activities';
+import { parseConfig, TEMPLATES_DIR, type Config } from '../../src/config';
+import { startEmulator, type RunningEmulator } from '../../src/emulator';
+import { createLogger } from '../../src/log';
+import { createHeatClient, type HeatClient } from '../../src/openstack';
+import { SecretBox } from '../../src/secrets/envelope';
+import { openStore, type Store } from '../../src/store';
+import { launchLab, type LaunchRequest } from '../../src/temporal/launch';
+import { labIdFor } from '../../src/temporal/ids';
+import { createLabWorker } from '../../src/temporal/worker';
+import { capacityFreedSignal, labStatusQuery } from '../../workflows/messages';
+import type { LabSnapshot, LabState } from '../../workflows/state';
+import { testServers, uniqueDbName } from './servers';
+
+export const SECRETS_KEY = { id: 'test1', key: Buffer.alloc(32, 42) };
+
+/** A lab configuration for tests: fast timeouts, the emulator as every provider. */
+export function labsYaml(
+  authUrl: string,
+  options: {
+    capacity?: number;
+    providers?: string[];
+    idleTimeout?: string;
+    deleteAfter?: string;
+    maxLifetime?: string;
+    launchTimeout?: string;
+    heartbeatFlush?: string;
+  } = {},
+): string {
+  const providers = options.providers ?? ['cloud-a'];
+  const capacity = options.capacity ?? -1;
+  return `
+api: { host: 127.0.0.1, port: 0, heartbeatFlush: ${options.heartbeatFlush ?? '100ms'} }
+providers:
+${providers
+  .map(
+    (name) => `  - name: ${name}
+    auth: { authUrl: "${authUrl}", username: labs, passwordEnv: EMULATOR_PASSWORD, projectName: ${name}, userDomainName: Default, projectDomainName: Default }
+    region: RegionOne
+    capacity: ${capacity}`,
+  )
+  .join('\n')}
+labs:
+  demo:
+    template: test/secret-lab.yaml
+    parameters: { create_wait_secs: 0 }
+    providers: [${providers.join(', ')}]
+    connection: { protocol: ssh, hostOutput: public_ip, port: 22, username: learner }
+    secretOutputs: [password]
+    launchTimeout: ${options.launchTimeout ?? '1m'}
+    idleTimeout: ${options.idleTimeout ?? '1h'}
+    deleteAfter: ${options.deleteAfter ?? '14d'}
+${options.maxLifetime ? `    maxLifetime: ${options.maxLifetime}\n` : ''}  broken:
+    template: test/fail.yaml
+    providers: [${providers.join(', ')}]
+    connection: { protocol: ssh, host: 192.0.2.1, port: 22 }
+    launchTimeout: 1m
+`;
+}
+
+let bundle: Promise<{ code: string }> | undefined;
+let runtimeInstalled = false;
+/** Worker logs at WARN: the suites' output stays readable. */
+function installQuietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+}
+/** The workflow bundle, built once per test file. */
+export function workflowBundle(): Promise<{ code: string }> {
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    logger: quietBundlerLogger,
+  });
+  return bundle;
+}
+const quietBundlerLogger = {
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error: console.error,
+  log() {},
+} as never;
+
+export interface LabEnv {
+  emulator: RunningEmulator;
+  store: Store;
+  client: Client;
+  config: Config;
+  taskQueue: string;
+  heat: (provider: string) => HeatClient;
+  /** Starts a worker (one at a time) on this env's task queue. */
+  startWorker(config?: Config): Promise<Worker>;
+  stopWorker(): Promise<void>;
+  launch(request?: Partial<LaunchRequest>): Promise<LabSnapshot>;
+  labId(request?: Partial<LaunchRequest>): string;
+  status(labId: string): Promise<LabSnapshot>;
+  waitForState(
+    labId: string,
+    state: LabState | LabState[],
+    timeoutMs?: number,
+  ): Promise<LabSnapshot>;
+  /** Stacks of a lab in the emulator that Heat has not deleted. */
+  liveStacks(labId: string): Promise<Array<{ name: string; status: string }>>;
+  close(): Promise<void>;
+}
+
+export async function startLabEnv(
+  options: Parameters<typeof labsYaml>[1] & { emulator?: Parameters<typeof startEmulator>[0] } = {},
+): Promise<LabEnv> {
+  installQuietRuntime();
+  const servers = testServers();
+  const emulator = await startEmulator({
+    createDelayMs: 20,
+    actionDelayMs: 20,
+    deleteDelayMs: 20,
+    ...options.emulator,
+  });
+  const config = parseConfig(labsYaml(emulator.authUrl, options), 'test-labs.yaml', {
+    EMULATOR_PASSWORD: 'pw',
+  });
+  const store = await openStore(servers.mongoUri, { dbName: uniqueDbName('labs') });
+  const connection = await Connection.connect({ address: servers.temporalAddress });
+  const client = new Client({ connection });
+  const taskQueue = `labs-${randomUUID()}`;
+  const heatClients = new Map<string, HeatClient>();
+  const heatFor = (cfg: Config) => (name: string) => {
+    const key = `${name}`;
+    let c = heatClients.get(key);
+    if (!c) {
+      c = createHeatClient(
+        cfg.providers.find((p) => p.name === name)!,
+        { retry: { attempts: 3, baseDelayMs: 50, maxDelayMs: 200 } },
+      );
+      heatClients.set(key, c);
+    }
+    return c;
+  };
+  let worker: { worker: Worker; running: Promise<void>; connection: NativeConnection } | undefined;
+  const logger = createLogger('silent', 'test');
+
+  const env: LabEnv = {
+    emulator,
+    store,
+    client,
+    config,
+    taskQueue,
+    heat: heatFor(config),
+    async startWorker(cfg = config) {
+      if (worker) throw new Error('a worker is already running');
+      const nativeConnection = await NativeConnection.connect({ address: servers.temporalAddress });
+      const activities = createActivities({
+        config: cfg,
+        store,
+        heat: heatFor(cfg),
+        secretBox: new SecretBox([SECRETS_KEY]),
+        logger,
+        templatesDir: TEMPLATES_DIR,
+        pollIntervalMs: { min: 50, max: 250 },
+        wakeQueuedLab: async (labId, provider) => {
+          await client.workflow
+            .getHandle(labId)
+            .signal(capacityFreedSignal, { version: 1, provider });
+        },
+      });
+      const w = await createLabWorker({
+        connection: nativeConnection,
+        namespace: 'default',
+        taskQueue,
+        activities,
+        workflowBundle: await workflowBundle(),
+      });
+      worker = { worker: w, running: w.run(), connection: nativeConnection };
+      return w;
+    },
+    async stopWorker() {
+      if (!worker) return;
+      const { worker: w, running, connection: c } = worker;
+      worker = undefined;
+      w.shutdown();
+      await running;
+      await c.close();
+    },
+    launch(request = {}) {
+      return launchLab(client, taskQueue, {
+        courseId: 'course-v1:Org+Lab101+2026',
+        learnerId: `anon-${randomUUID().slice(0, 8)}`,
+        lab: 'demo',
+        ...request,
+      });
+    },
+    labId(request = {}) {
+      return labIdFor(
+        request.courseId ?? 'course-v1:Org+Lab101+2026',
+        request.learnerId ?? '',
+        request.lab ?? 'demo',
+      );
+    },
+    status(labId) {
+      return client.workflow.getHandle(labId).query(labStatusQuery);
+    },
+    async waitForState(labId, state, timeoutMs = 30_000) {
+      const wanted = Array.isArray(state) ? state : [state];
+      const deadline = Date.now() + timeoutMs;
+      let last: LabSnapshot | undefined;
+      while (Date.now() < deadline) {
+        last = await env.status(labId).catch(() => last);
+        if (last && wanted.includes(last.state)) return last;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(
+        `lab ${labId} did not reach ${wanted.join('|')} within ${timeoutMs} ms (last: ${last?.state}, error: ${JSON.stringify(last?.error)})`,
+      );
+    },
+    async liveStacks(labId) {
+      const suffix = labId.replace(/^lab_/, '');
+      return (await emulator.admin.stacks())
+        .filter((s) => s.name.includes(suffix) && s.status !== 'DELETE_COMPLETE')
+        .map((s) => ({ name: s.name, status: s.status }));
+    },
+    async close() {
+      await env.stopWorker();
+      await connection.close();
+      await store.close();
+      await emulator.close();
+    },
+  };
+  return env;
+}

@@ -1,0 +1,100 @@
+import { openStore, type Store } from '../../src/store';
+import { SecretBox } from '../../src/secrets/envelope';
+import { testServers, uniqueDbName } from '../support/servers';
+
+describe('the Mongo store over the wire', () => {
+  let store: Store;
+  beforeAll(async () => {
+    store = await openStore(testServers().mongoUri, { dbName: uniqueDbName('store') });
+  });
+  afterAll(() => store.close());
+
+  it('never oversubscribes a provider: 200 concurrent reservations against capacity 20', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => store.capacity.reserve('cloud-a', `lab_${i}`, 20)),
+    );
+    expect(results.filter(Boolean)).toHaveLength(20);
+    expect((await store.capacity.usage()).get('cloud-a')).toBe(20);
+    const holders = await store.capacity.slots.find({ provider: 'cloud-a' }).toArray();
+    expect(new Set(holders.map((h) => h.holder))).toEqual(
+      new Set(results.flatMap((ok, i) => (ok ? [`lab_${i}`] : []))),
+    );
+  });
+
+  it('is idempotent under retries: a second reserve or release of the same holder changes nothing', async () => {
+    expect(await store.capacity.reserve('cloud-b', 'lab_x', 1)).toBe(true);
+    expect(await store.capacity.reserve('cloud-b', 'lab_x', 1)).toBe(true);
+    expect(await store.capacity.reserve('cloud-b', 'lab_y', 1)).toBe(false);
+    await store.capacity.release('cloud-b', 'lab_x');
+    await store.capacity.release('cloud-b', 'lab_x');
+    expect((await store.capacity.usage()).get('cloud-b') ?? 0).toBe(0);
+    expect(await store.capacity.reserve('cloud-b', 'lab_y', 1)).toBe(true);
+  });
+
+  it('treats capacity 0 as disabled and -1 as unlimited', async () => {
+    expect(await store.capacity.reserve('off', 'lab_1', 0)).toBe(false);
+    const many = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => store.capacity.reserve('open', `open_${i}`, -1)),
+    );
+    expect(many.every(Boolean)).toBe(true);
+  });
+
+  it('keeps waiters first come, first served', async () => {
+    await store.capacity.enqueue('lab_first', ['cloud-q'], new Date(1000));
+    await store.capacity.enqueue('lab_second', ['cloud-q', 'cloud-r'], new Date(2000));
+    expect(await store.capacity.waitingAhead('lab_first', 'cloud-q')).toBe(0);
+    expect(await store.capacity.waitingAhead('lab_second', 'cloud-q')).toBe(1);
+    expect(await store.capacity.waitingAhead('lab_new', 'cloud-q')).toBe(2);
+    expect((await store.capacity.oldestWaiters('cloud-q', 5)).map((w) => w._id)).toEqual([
+      'lab_first',
+      'lab_second',
+    ]);
+    expect((await store.capacity.queuedCounts()).get('cloud-q')).toBe(2);
+  });
+
+  it('applies projection writes in seq order only, and activity only forward', async () => {
+    const base = {
+      labId: 'lab_p',
+      courseId: 'course-v1:Org+C+R',
+      learnerId: 'anon1',
+      lab: 'demo',
+      generation: 1,
+      provider: 'cloud-a',
+      stack: null,
+      outputs: {},
+      error: null,
+      lifeStartedAt: new Date(0),
+      readyAt: null,
+      suspendedAt: null,
+      deletedAt: null,
+    };
+    await store.labs.project({ ...base, state: 'launching', seq: 2 }, new Date());
+    await store.labs.project({ ...base, state: 'queued', seq: 1 }, new Date());
+    expect((await store.labs.get('lab_p'))?.state).toBe('launching');
+    await store.activity.record('lab_p', new Date(5000));
+    await store.activity.record('lab_p', new Date(4000));
+    expect((await store.activity.lastActivityAt('lab_p'))?.getTime()).toBe(5000);
+  });
+});
+
+describe('secret envelopes', () => {
+  const key = (id: string, fill: number) => ({ id, key: Buffer.alloc(32, fill) });
+
+  it('seals with the first key and opens with any listed key (rotation)', () => {
+    const old = new SecretBox([key('k1', 1)]);
+    const sealed = old.seal('-----BEGIN PRIVATE KEY-----', 'lab_a');
+    expect(sealed.keyId).toBe('k1');
+    expect(JSON.stringify(sealed)).not.toContain('PRIVATE');
+    const rotated = new SecretBox([key('k2', 2), key('k1', 1)]);
+    expect(rotated.open(sealed, 'lab_a')).toBe('-----BEGIN PRIVATE KEY-----');
+    expect(rotated.isStale(sealed)).toBe(true);
+    expect(rotated.seal('x', 'lab_a').keyId).toBe('k2');
+  });
+
+  it('refuses an envelope moved to another lab, and a key that is gone', () => {
+    const box = new SecretBox([key('k1', 1)]);
+    const sealed = box.seal('pw', 'lab_a');
+    expect(() => box.open(sealed, 'lab_b')).toThrow();
+    expect(() => new SecretBox([key('k9', 9)]).open(sealed, 'lab_a')).toThrow(/no longer lists/);
+  });
+});
