@@ -85,6 +85,14 @@ export class StackEngine {
       ...(isRecord(environment.parameters) ? environment.parameters : {}),
       ...(isRecord(body.parameters) ? body.parameters : {}),
     };
+    for (const key of Object.keys(isRecord(body.parameters) ? body.parameters : {})) {
+      if (!(key in parsed.parameters))
+        throw heatError(
+          400,
+          'UnknownUserParameter',
+          `The Parameter (${key}) was not defined in template.`,
+        );
+    }
     const parameters: Record<string, unknown> = {};
     for (const [key, def] of Object.entries(parsed.parameters)) {
       const value = key in given ? given[key] : def.default;

@@ -198,6 +198,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     }
     const fault = faults.take(method, path);
     const isKeystone = path.startsWith('/v3');
+    if (fault)
+      counts.byRoute[`fault.${fault.kind}`] = (counts.byRoute[`fault.${fault.kind}`] ?? 0) + 1;
     if (fault && !('afterHandling' in fault && fault.afterHandling)) {
       if (fault.kind === 'latency') await new Promise((r) => setTimeout(r, fault.ms));
       else return applyFault(fault, res, isKeystone, true);
@@ -222,7 +224,6 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     if (counted) {
       counts.total++;
       counts[isKeystone ? 'keystone' : 'heat']++;
-      counts.byRoute[`fault.${fault.kind}`] = (counts.byRoute[`fault.${fault.kind}`] ?? 0) + 1;
     }
     if (fault.kind === 'hang') return; // closed by the client's timeout, or by close()
     if (fault.kind === 'reset') {
