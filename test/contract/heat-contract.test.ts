@@ -313,10 +313,12 @@ describe.each(targets())('Heat contract: $name', (target) => {
     });
     const badLength =
       'heat_template_version: 2018-08-31\nresources: {r: {type: OS::Heat::RandomString, properties: {length: abc}}}\n';
-    expect(await refusal({ stack_name: uniqueStackName('x'), template: badLength })).toMatchObject({
-      type: 'StackValidationFailed',
-      message: "Property error: : resources.r.properties.length: : Value 'abc' is not an integer",
-    });
+    const length = await refusal({ stack_name: uniqueStackName('x'), template: badLength });
+    expect(length.type).toBe('StackValidationFailed');
+    // Split heat-api/heat-engine (RPC) answers with the ": : " separators; heat-all without them.
+    expect(length.message).toMatch(
+      /^Property error: (: )?resources\.r\.properties\.length: (: )?Value 'abc' is not an integer$/,
+    );
     const badVersion = 'heat_template_version: 1999-01-01\nresources: {}\n';
     const version = await refusal({ stack_name: uniqueStackName('x'), template: badVersion });
     expect(version.type).toBe('InvalidTemplateVersion');
@@ -334,11 +336,11 @@ describe.each(targets())('Heat contract: $name', (target) => {
       .waitForStackStatus(ref, ['SUSPEND_COMPLETE'], poll())
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HeatStackFailedError);
-    expect(error).toMatchObject({
-      stackStatus: 'SUSPEND_FAILED',
-      statusReason:
-        "Resource SUSPEND failed: Error: resources.step1: State ('CREATE', 'IN_PROGRESS') invalid for suspend",
-    });
+    expect((error as HeatStackFailedError).stackStatus).toBe('SUSPEND_FAILED');
+    // The reference run saw the state check; a heat-all run sees the resource's lock first.
+    expect((error as HeatStackFailedError).statusReason).toMatch(
+      /^Resource SUSPEND failed: (Error: resources\.step1: State \('CREATE', 'IN_PROGRESS'\) invalid for suspend|The resource step1 is already being updated\.)$/,
+    );
   });
 
   it('validates the test templates', async () => {
