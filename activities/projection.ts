@@ -84,6 +84,7 @@ export function createProjectionActivities(deps: ActivityDeps) {
               deleteAfter: lab.deleteAfter,
               maxLifetime: lab.maxLifetime ?? null,
               idleSlack: idleSlackFor(deps.config.api.heartbeatFlush),
+              refreshEvery: deps.config.policyRefresh,
             }
           : null,
         lastActivityAt: last ? last.getTime() : null,

@@ -249,7 +249,10 @@ class LabRun {
           `idle for ${Math.round((Date.now() - this.lastActivityAt) / 1000)}s`,
         );
       this.describe(`a heartbeat, or idleness until ${iso(idleAt)}`);
-      await condition(() => this.intents.length > 0, Math.min(idleAt, endOfLife) - Date.now());
+      await condition(
+        () => this.intents.length > 0,
+        this.wakeIn(Math.min(idleAt, endOfLife), policy),
+      );
     }
   }
 
@@ -275,7 +278,7 @@ class LabRun {
         );
       }
       this.describe(`the learner's return, or deletion at ${iso(deleteAt)}`);
-      await condition(() => this.intents.length > 0, deleteAt - Date.now());
+      await condition(() => this.intents.length > 0, this.wakeIn(deleteAt, policy));
     }
   }
 
@@ -360,6 +363,7 @@ class LabRun {
       } catch (err) {
         if (isCancellation(err)) throw err;
         lastError = labErrorOf(err);
+        await this.record(`${lastError.code} on ${provider}: ${lastError.message}`);
         await this.cleanUpStack(`${lastError.code}: ${lastError.message}`);
         candidates = candidates.slice(candidates.indexOf(provider) + 1);
       }
@@ -538,6 +542,11 @@ class LabRun {
       );
     }
     return { policy: this.policy, lastActivityAt: current.lastActivityAt };
+  }
+
+  /** Time until `at`, but at most the policy refresh interval, so a changed policy is seen in time. */
+  private wakeIn(at: number, policy: LabPolicy): number {
+    return Math.max(1, Math.min(at - Date.now(), policy.refreshEvery));
   }
 
   private endOfLife(policy: LabPolicy): number {

@@ -19,6 +19,8 @@ export interface LabPolicy {
   maxLifetime: number | null;
   /** Extra wait after idleTimeout, covering the API's heartbeat coalescing. */
   idleSlack: number;
+  /** A waiting lab wakes at least this often to re-read its policy. */
+  refreshEvery: number;
 }
 
 /** Heat stack names: deterministic per lab and generation, valid for Heat (^[a-zA-Z][a-zA-Z0-9_.-]*$, <= 255). */

@@ -121,6 +121,7 @@ function resolveConfig(raw: RawConfig, file: string, env: EnvLookup, report: Rep
     mongodb: raw.mongodb,
     api: raw.api,
     emulator: raw.emulator,
+    policyRefresh: raw.policyRefresh,
     providers: providers.filter((p): p is ProviderConfig => p !== undefined),
     labs,
   };

@@ -130,6 +130,8 @@ export const configSchema = z.strictObject({
       createDelay: duration.default(2000),
     })
     .optional(),
+  /** How often a waiting lab re-reads its policy, so an operator's change reaches labs with long timers armed. */
+  policyRefresh: positiveDuration.default(6 * 3_600_000),
   providers: z.array(providerSchema).min(1, 'must list at least one provider'),
   labs: z.record(
     z.string().regex(labNamePattern, 'lab names are lowercase letters, digits and "-"'),

@@ -67,6 +67,8 @@ export interface Config {
   mongodb?: { uri: string };
   api: { host: string; port: number; heartbeatFlush: Milliseconds };
   emulator?: { host: string; port: number; createDelay: Milliseconds };
+  /** How often a waiting lab re-reads its policy from the configuration. */
+  policyRefresh: Milliseconds;
   providers: ProviderConfig[];
   labs: Record<string, LabConfig>;
 }

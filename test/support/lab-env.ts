@@ -34,12 +34,14 @@ export function labsYaml(
     maxLifetime?: string;
     launchTimeout?: string;
     heartbeatFlush?: string;
+    policyRefresh?: string;
   } = {},
 ): string {
   const providers = options.providers ?? ['cloud-a'];
   const capacity = options.capacity ?? -1;
   return `
 api: { host: 127.0.0.1, port: 0, heartbeatFlush: ${options.heartbeatFlush ?? '100ms'} }
+policyRefresh: ${options.policyRefresh ?? '1h'}
 providers:
 ${providers
   .map(
