@@ -18,6 +18,7 @@ import { readTools } from '../local/tools';
 import { createLogger } from '../log';
 import { startRuntime, type Runtime } from '../runtime';
 import { startLocalEmulator } from '../emulator/local';
+import { installTemporalLogging } from '../temporal/logging';
 
 async function main(): Promise<void> {
   const firstEnv = readEnvironment();
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
   const env = readEnvironment(local.env);
   const config = loadConfig(env.configPath, local.env);
   const logger = createLogger(env.logLevel, 'labs');
+  installTemporalLogging(logger);
   const logDir = join(env.dataDir, 'logs');
   const stoppers: Array<() => Promise<void>> = [];
   let stopping = false;

@@ -82,7 +82,7 @@ describe('configuration', () => {
   it('loads the example configuration that npm start uses', () => {
     const config = loadConfig(DEFAULT_CONFIG, env);
     expect(Object.keys(config.labs)).toContain('demo');
-    expect(config.emulator?.port).toBe(5000);
+    expect(config.emulator?.port).toBe(5050);
   });
 
   it('reports three different mistakes at once, each with its field path and line', () => {
