@@ -403,6 +403,10 @@ cmd_start() {
   if [[ -n "$(marked_pids)" ]] && ! running keystone && ! running heat-all && ! running heat-engine; then
     log "leftover processes of this data dir without pid files: stopping them first"; cmd_stop
   fi
+  # refuse ports taken by others before starting anything
+  running keystone || check_port "$KEYSTONE_PORT" keystone
+  if [[ $HEAT_MODE == all ]]; then running heat-all || check_port "$HEAT_PORT" heat-api
+  else running heat-api || check_port "$HEAT_PORT" heat-api; running rabbitmq || check_port "$RABBIT_PORT" rabbitmq; fi
   local t0; t0="$(now)"; DEADLINE="$(awk -v n="$t0" -v s="$START_TIMEOUT" 'BEGIN{printf "%.3f", n+s}')"
   echo "$HEAT_MODE" >"$RUN/mode"
   write_configs
