@@ -91,20 +91,27 @@ export async function startRuntime(options: {
 
   let apiUrl: string | undefined;
   if (options.roles.api) {
-    const app = createApp({
+    const api = createApp({
       config,
       env,
       store,
       temporal: { client, taskQueue: endpoints.taskQueue },
       logger: logger.child({ role: 'api' }),
     });
+    // Runs after the server stops taking requests and before the store closes (closers run in
+    // order): the last coalesced heartbeats reach Mongo.
+    closers.unshift(() => api.close());
     const server: Server = await new Promise((resolve, reject) => {
-      const s = app.listen(config.api.port, config.api.host, () => resolve(s));
+      const s = api.app.listen(config.api.port, config.api.host, () => resolve(s));
       s.once('error', reject);
     });
     const address = server.address();
     apiUrl = `http://${config.api.host}:${typeof address === 'object' && address ? address.port : config.api.port}`;
-    closers.unshift(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    closers.unshift(() => {
+      // Long-polls answer now instead of holding the server open for up to a minute.
+      api.endLongPolls();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
     server.closeIdleConnections?.();
   }
 

@@ -15,9 +15,36 @@ export class ApiError extends Error {
 export const badRequest = (message: string, details?: unknown) =>
   new ApiError(400, 'invalid_input', message, details);
 export const unauthorized = (message = 'a valid bearer token is required') =>
-  new ApiError(401, 'unauthorized', message);
+  new ApiError(401, 'unauthorized', message, undefined, { 'WWW-Authenticate': 'Bearer' });
 export const forbidden = (message: string) => new ApiError(403, 'forbidden', message);
 export const notFound = (message: string) => new ApiError(404, 'not_found', message);
 export const conflict = (message: string, details?: unknown) =>
   new ApiError(409, 'invalid_state', message, details);
+export const payloadTooLarge = (limit: number) =>
+  new ApiError(413, 'payload_too_large', `the request body is over ${limit} bytes`);
+export const unsupportedMediaType = () =>
+  new ApiError(415, 'unsupported_media_type', 'the request body must be application/json');
+export const unknownLab = (name: string) =>
+  new ApiError(422, 'unknown_lab', `no lab named "${name}" in the catalog`, {
+    field: 'lab',
+    in: 'body',
+  });
+export const tooManyRequests = (retryAfterSeconds: number) =>
+  new ApiError(429, 'rate_limited', 'too many requests for this token', undefined, {
+    'Retry-After': String(retryAfterSeconds),
+  });
 export const unavailable = (message: string) => new ApiError(503, 'unavailable', message);
+
+/** The error statuses every route documents in OpenAPI, with what they mean. */
+export const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'invalid input; details name the field',
+  401: 'missing, malformed, expired or tampered token',
+  403: 'the token may not do this',
+  404: 'unknown lab',
+  409: 'not allowed in the lab state',
+  413: 'request body over 64 KiB',
+  415: 'request body not JSON',
+  422: 'unknown lab name',
+  429: 'rate limit for this token; see Retry-After',
+  503: 'a dependency (Temporal or MongoDB) is down',
+};

@@ -45,6 +45,11 @@ export class LabsStore {
       this.collection.createIndex({ lab: 1, updatedAt: -1 }),
       this.collection.createIndex({ state: 1, updatedAt: -1 }),
       this.collection.createIndex({ createdAt: -1, _id: -1 }),
+      // GET /v1/labs: each filter, then its newest-first sort (createdAt, _id) for the cursor.
+      this.collection.createIndex({ courseId: 1, createdAt: -1, _id: -1 }),
+      this.collection.createIndex({ learnerId: 1, createdAt: -1, _id: -1 }),
+      this.collection.createIndex({ lab: 1, createdAt: -1, _id: -1 }),
+      this.collection.createIndex({ state: 1, createdAt: -1, _id: -1 }),
     ]);
   }
 

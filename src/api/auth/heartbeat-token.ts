@@ -1,0 +1,67 @@
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import type { SecretsKey } from '../../config';
+import { LAB_ID_PATTERN } from '../../temporal/ids';
+
+/**
+ * Heartbeat tokens: `hb1.<labId>.<expiry, epoch seconds>.<HMAC-SHA256, base64url>`.
+ *
+ * A learner's browser holds one, so it carries no power but "this lab is in use". The MAC key is
+ * derived (HKDF) from each LABS_SECRETS_KEY rather than being a key of its own, so tokens survive
+ * restarts without new configuration; every configured key verifies, so a token issued before a
+ * key rotation stays valid while the old key is still listed. The derivation's `info` keeps the
+ * MAC key distinct from the AES key that seals secrets.
+ */
+const VERSION = 'hb1';
+const TOKEN_PATTERN = /^hb1\.(lab_[a-z2-7]{26})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
+
+export type HeartbeatTokenCheck =
+  | { ok: true; labId: string; expiresAt: Date }
+  | { ok: false; reason: 'malformed' | 'tampered' | 'expired' };
+
+export class HeartbeatTokens {
+  private readonly keys: Buffer[];
+
+  constructor(
+    secretsKeys: SecretsKey[],
+    private readonly now: () => number = Date.now,
+  ) {
+    if (secretsKeys.length === 0)
+      throw new Error('no secrets key: heartbeat tokens need LABS_SECRETS_KEY');
+    this.keys = secretsKeys.map((k) =>
+      Buffer.from(hkdfSync('sha256', k.key, 'labs-api', 'heartbeat-token v1', 32)),
+    );
+  }
+
+  static looksLikeOne(token: string): boolean {
+    return token.startsWith(`${VERSION}.`);
+  }
+
+  issue(labId: string, validForMs: number): string {
+    if (!LAB_ID_PATTERN.test(labId)) throw new Error(`not a lab id: ${labId}`);
+    const expiry = Math.ceil((this.now() + validForMs) / 1000);
+    const payload = `${VERSION}.${labId}.${expiry}`;
+    return `${payload}.${mac(this.keys[0]!, payload)}`;
+  }
+
+  verify(token: string): HeartbeatTokenCheck {
+    const match = TOKEN_PATTERN.exec(token);
+    if (!match) return { ok: false, reason: 'malformed' };
+    const [, labId, expiry, signature] = match as unknown as [string, string, string, string];
+    const payload = `${VERSION}.${labId}.${expiry}`;
+    const given = Buffer.from(signature, 'base64url');
+    // Every key is tried, without stopping at the first match, so timing says nothing about which.
+    let valid = false;
+    for (const key of this.keys) {
+      const expected = Buffer.from(mac(key, payload), 'base64url');
+      if (expected.length === given.length && timingSafeEqual(expected, given)) valid = true;
+    }
+    if (!valid) return { ok: false, reason: 'tampered' };
+    const expiresAt = new Date(Number(expiry) * 1000);
+    if (expiresAt.getTime() <= this.now()) return { ok: false, reason: 'expired' };
+    return { ok: true, labId, expiresAt };
+  }
+}
+
+function mac(key: Buffer, payload: string): string {
+  return createHmac('sha256', key).update(payload).digest('base64url');
+}

@@ -1,0 +1,87 @@
+import {
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { LabDocument } from '../../store';
+import { launchLab, type LaunchRequest } from '../../temporal/launch';
+import {
+  deleteLabUpdate,
+  INVALID_STATE_ERROR,
+  resetLabUpdate,
+  retryLabUpdate,
+  suspendLabUpdate,
+} from '../../../workflows/messages';
+import type { LabAction, LabSnapshot } from '../../../workflows/state';
+import { conflict, notFound, type ApiError } from '../errors';
+import type { ApiServices } from '../services';
+import type { Principal } from '../auth/principal';
+
+const UPDATES = {
+  suspend: suspendLabUpdate,
+  reset: resetLabUpdate,
+  delete: deleteLabUpdate,
+  retry: retryLabUpdate,
+} as const;
+
+/** Launch: update-with-start, so concurrent launches of one lab reach one workflow. */
+export function launch(api: ApiServices, request: LaunchRequest): Promise<LabSnapshot> {
+  const { client, taskQueue } = api.ctx.temporal;
+  return api.deps.temporal('launch', () => launchLab(client, taskQueue, request));
+}
+
+/**
+ * Existence of a lab for an action: its projection, or (right after its first launch, before
+ * the workflow's first projection write) its workflow. Returns the projection when there is one.
+ */
+export async function requireLab(api: ApiServices, labId: string): Promise<LabDocument | null> {
+  const doc = await api.deps.mongo('read lab', () => api.ctx.store.labs.get(labId));
+  if (doc) return doc;
+  const handle = api.ctx.temporal.client.workflow.getHandle(labId);
+  await api.deps.temporal('describe lab', () => handle.describe(), missingLab(labId));
+  return null;
+}
+
+/**
+ * Asks the lab workflow for an action. Its update validator decides what the state allows
+ * (so the API never acts on a stale projection); a refusal, or a workflow that has ended (the
+ * lab is deleted), is a 409.
+ */
+export function act(
+  api: ApiServices,
+  labId: string,
+  action: LabAction,
+  principal: Principal | null,
+): Promise<LabSnapshot> {
+  const handle: WorkflowHandle = api.ctx.temporal.client.workflow.getHandle(labId);
+  return api.deps.temporal(
+    action,
+    () =>
+      handle.executeUpdate(UPDATES[action], {
+        args: [{ version: 1, requestedBy: principal?.kind ?? 'unknown' }],
+      }),
+    (err) => refusal(err, labId, action),
+  );
+}
+
+function refusal(err: unknown, labId: string, action: LabAction): ApiError | undefined {
+  if (err instanceof WorkflowUpdateFailedError) {
+    const cause = err.cause;
+    if (cause instanceof ApplicationFailure && cause.type === INVALID_STATE_ERROR)
+      return conflict(cause.message, { action });
+  }
+  if (err instanceof WorkflowNotFoundError || isCompletedWorkflowError(err))
+    return conflict(`cannot ${action} lab ${labId}: it is deleted`, { action, state: 'deleted' });
+  return undefined;
+}
+
+function missingLab(labId: string) {
+  return (err: unknown): ApiError | undefined =>
+    err instanceof WorkflowNotFoundError ? notFound(`no lab ${labId}`) : undefined;
+}
+
+/** Temporal answers an update to a closed workflow with "workflow execution already completed". */
+function isCompletedWorkflowError(err: unknown): boolean {
+  return err instanceof Error && /already completed/i.test(err.message);
+}

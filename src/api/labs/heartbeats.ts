@@ -1,0 +1,123 @@
+import type { Client } from '@temporalio/client';
+import type { Logger } from '../../log';
+import type { Store } from '../../store';
+import { heartbeatSignal } from '../../../workflows/messages';
+import type { LabState } from '../../../workflows/state';
+import type { Dependencies } from '../dependencies';
+import { conflict, notFound } from '../errors';
+import type { ApiMetrics } from '../metrics/registry';
+import { LabStateCache } from './state-cache';
+
+export interface HeartbeatOptions {
+  /** config.api.heartbeatFlush: at most one activity write per lab per this interval. */
+  flushMs: number;
+  /** How long a lab's state read from the projection is trusted. */
+  stateTtlMs: number;
+  /** At most one heartbeat signal per suspended lab per this interval. */
+  signalEveryMs: number;
+}
+
+/**
+ * The heartbeat hot path. A heartbeat costs no Temporal call and no write of its own: the
+ * latest time per lab is kept here and flushed every `flushMs` with one bulk write of `$max`
+ * updates to the activity collection (so several API replicas never move it backwards), where
+ * the workflow reads it when its idle timer fires. Only a learner back on a suspended lab needs
+ * the workflow now, and gets one signal per few seconds however many heartbeats arrive.
+ */
+export class HeartbeatRelay {
+  private pending = new Map<string, number>();
+  private readonly lastSignal = new Map<string, number>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly states: LabStateCache;
+  private readonly timer: NodeJS.Timeout;
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly deps: {
+      store: Store;
+      client: Client;
+      dependencies: Dependencies;
+      metrics: ApiMetrics;
+      logger: Logger;
+    },
+    private readonly options: HeartbeatOptions,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.states = new LabStateCache(
+      deps.store,
+      deps.dependencies,
+      deps.metrics,
+      options.stateTtlMs,
+    );
+    this.timer = setInterval(() => void this.flush(), options.flushMs);
+    this.timer.unref();
+  }
+
+  /** 404 for a lab never launched, 409 for a deleted one; otherwise remembered for the next flush. */
+  async accept(labId: string): Promise<void> {
+    const state = await this.states.get(labId);
+    if (state === null) throw notFound(`no lab ${labId}`);
+    if (state === 'deleted') throw conflict(`lab ${labId} is deleted`, { state });
+    const at = this.now();
+    this.pending.set(labId, Math.max(at, this.pending.get(labId) ?? 0));
+    this.deps.metrics.heartbeatsReceived.inc();
+    if (state === 'suspended' || state === 'suspending') this.wake(labId, state, at);
+  }
+
+  /** A heartbeat held here and not yet flushed, so the lab object shows it at once. */
+  pendingAt(labId: string): number | undefined {
+    return this.pending.get(labId);
+  }
+
+  /** Writes what is pending; on failure keeps it for the next flush. */
+  flush(): Promise<void> {
+    this.flushing ??= this.write().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flushing;
+    await this.flush();
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async write(): Promise<void> {
+    this.states.sweep();
+    const now = this.now();
+    for (const [id, sentAt] of this.lastSignal)
+      if (now - sentAt >= this.options.signalEveryMs) this.lastSignal.delete(id);
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    const entries = [...batch].map(([labId, at]): [string, Date] => [labId, new Date(at)]);
+    try {
+      await this.deps.dependencies.mongo('heartbeat flush', () =>
+        this.deps.store.activity.recordMany(entries),
+      );
+      this.deps.metrics.heartbeatFlushes.inc();
+      this.deps.metrics.heartbeatWrites.inc(entries.length);
+    } catch {
+      for (const [labId, at] of batch)
+        this.pending.set(labId, Math.max(at, this.pending.get(labId) ?? 0));
+    }
+  }
+
+  /** Fire and forget: the learner's 204 does not wait on Temporal. */
+  private wake(labId: string, state: LabState, at: number): void {
+    if (at - (this.lastSignal.get(labId) ?? -Infinity) < this.options.signalEveryMs) return;
+    this.lastSignal.set(labId, at);
+    const sending = this.deps.dependencies
+      .temporal('heartbeat signal', () =>
+        this.deps.client.workflow.getHandle(labId).signal(heartbeatSignal, { version: 1, at }),
+      )
+      .then(() => this.deps.metrics.heartbeatSignals.inc())
+      .catch(() => {
+        // Let the next heartbeat try again instead of waiting out the interval.
+        this.lastSignal.delete(labId);
+        this.deps.logger.warn({ labId, workflowId: labId, state }, 'heartbeat signal failed');
+      })
+      .finally(() => this.inFlight.delete(sending));
+    this.inFlight.add(sending);
+  }
+}

@@ -1,0 +1,161 @@
+import type { Context } from 'koa';
+import type { LabAction } from '../../../workflows/state';
+import { notFound, unknownLab } from '../errors';
+import { defineRoute, type AnyRoute } from '../route';
+import type { ApiServices } from '../services';
+import { act, launch, requireLab } from './actions';
+import { connectionOf } from './connection';
+import { listLabs } from './list';
+import {
+  connectionSchema,
+  getLabQuery,
+  labIdParams,
+  labListSchema,
+  labSchema,
+  launchBody,
+  launchedLabSchema,
+  listLabsQuery,
+} from './schema';
+import { viewOfDocument, viewOfSnapshot } from './views';
+import { fingerprintOf } from './watcher';
+
+/** A heartbeat token lives as long as the lab's life can: maxLifetime, or a year without one. */
+const HEARTBEAT_TOKEN_DEFAULT_MS = 365 * 24 * 3_600_000;
+
+export function labRoutes(api: ApiServices): AnyRoute[] {
+  const { store, config } = api.ctx;
+
+  const readLab = async (labId: string) => {
+    const doc = await api.deps.mongo('read lab', () => store.labs.get(labId));
+    if (!doc) throw notFound(`no lab ${labId}`);
+    return doc;
+  };
+
+  const action = (
+    name: LabAction,
+    method: 'post' | 'delete',
+    summary: string,
+    access: 'labs' | 'admin',
+  ) =>
+    defineRoute({
+      operationId: `${name}Lab`,
+      method,
+      path: method === 'delete' ? '/v1/labs/{id}' : `/v1/labs/{id}/${name}`,
+      summary,
+      tag: 'labs',
+      access,
+      params: labIdParams,
+      responses: [{ status: 202, description: 'accepted: the lab', schema: labSchema }],
+      errors: [404, 409],
+      async handle(koa: Context, { params, principal }) {
+        const doc = await requireLab(api, params.id);
+        const snapshot = await act(api, params.id, name, principal);
+        koa.status = 202;
+        koa.body = await viewOfSnapshot(api, snapshot, doc);
+      },
+    });
+
+  return [
+    defineRoute({
+      operationId: 'launchLab',
+      method: 'post',
+      path: '/v1/labs',
+      summary: 'Launch a lab (idempotent: resumes a suspended lab, retries a failed one)',
+      tag: 'labs',
+      access: 'labs',
+      body: launchBody,
+      responses: [
+        { status: 200, description: 'the lab was already ready', schema: launchedLabSchema },
+        { status: 202, description: 'launch accepted', schema: launchedLabSchema },
+      ],
+      errors: [422],
+      async handle(koa, { body }) {
+        const policy = config.labs[body.lab];
+        if (!policy) throw unknownLab(body.lab);
+        const snapshot = await launch(api, body);
+        const lab = await viewOfSnapshot(api, snapshot);
+        const heartbeatToken = api.heartbeatTokens.issue(
+          snapshot.labId,
+          policy.maxLifetime ?? HEARTBEAT_TOKEN_DEFAULT_MS,
+        );
+        koa.status = snapshot.state === 'ready' ? 200 : 202;
+        koa.body = { ...lab, heartbeatToken };
+      },
+    }),
+    defineRoute({
+      operationId: 'listLabs',
+      method: 'get',
+      path: '/v1/labs',
+      summary: 'List labs, newest first (admin)',
+      tag: 'labs',
+      access: 'admin',
+      query: listLabsQuery,
+      responses: [{ status: 200, description: 'a page of labs', schema: labListSchema }],
+      errors: [],
+      async handle(koa, { query }) {
+        koa.body = await listLabs(api, query);
+      },
+    }),
+    defineRoute({
+      operationId: 'getLab',
+      method: 'get',
+      path: '/v1/labs/{id}',
+      summary: 'The lab; with wait=N, as soon as its state or progress changes (or after N s)',
+      tag: 'labs',
+      access: 'labs',
+      params: labIdParams,
+      query: getLabQuery,
+      responses: [{ status: 200, description: 'the lab', schema: labSchema }],
+      errors: [404],
+      async handle(koa, { params, query }) {
+        let doc = await readLab(params.id);
+        if (query.wait) {
+          const changed = await api.watcher.wait(
+            params.id,
+            fingerprintOf(doc),
+            query.wait * 1000,
+            (stop) => koa.res.once('close', stop),
+          );
+          doc = changed ?? (await readLab(params.id));
+        }
+        koa.body = await viewOfDocument(api, doc);
+      },
+    }),
+    defineRoute({
+      operationId: 'heartbeat',
+      method: 'post',
+      path: '/v1/labs/{id}/heartbeat',
+      summary: "Learner activity (the lab's heartbeat token, or a service or admin token)",
+      tag: 'labs',
+      access: 'heartbeat',
+      rateLimited: false,
+      ignoreBody: true,
+      params: labIdParams,
+      responses: [{ status: 204, description: 'recorded' }],
+      errors: [404, 409],
+      async handle(koa, { params }) {
+        await api.heartbeats.accept(params.id);
+        koa.status = 204;
+      },
+    }),
+    action('reset', 'post', 'Reset: delete the stack and build a fresh one', 'labs'),
+    action('suspend', 'post', 'Suspend now', 'labs'),
+    action('delete', 'delete', 'Delete the stack and end the lab', 'labs'),
+    action('retry', 'post', 'Retry a failed lab (admin)', 'admin'),
+    defineRoute({
+      operationId: 'getLabConnection',
+      method: 'get',
+      path: '/v1/labs/{id}/connection',
+      summary: 'Connection details with decrypted secrets (service token only)',
+      tag: 'labs',
+      access: 'service',
+      params: labIdParams,
+      responses: [{ status: 200, description: 'how to connect', schema: connectionSchema }],
+      errors: [404, 409],
+      async handle(koa, { params }) {
+        koa.set('Cache-Control', 'no-store');
+        koa.body = await connectionOf(api, await readLab(params.id));
+      },
+    }),
+  ];
+}

@@ -1,0 +1,70 @@
+import type { Store } from '../../store';
+import type { LabState } from '../../../workflows/state';
+import type { Dependencies } from '../dependencies';
+import type { ApiMetrics } from '../metrics/registry';
+
+type Lookup = { resolve: (state: LabState | null) => void; reject: (err: unknown) => void };
+
+/**
+ * Lab states for the heartbeat path, trusted for a short TTL. Misses that arrive together
+ * (thousands of heartbeats a second) are read with one `find({_id: {$in}})` per tick instead
+ * of one query each.
+ */
+export class LabStateCache {
+  private readonly entries = new Map<string, { state: LabState | null; expires: number }>();
+  private waiting = new Map<string, Lookup[]>();
+  private scheduled = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly dependencies: Dependencies,
+    private readonly metrics: ApiMetrics,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The lab's state, or null when no lab has this id. */
+  get(labId: string): Promise<LabState | null> {
+    const entry = this.entries.get(labId);
+    if (entry && entry.expires > this.now()) return Promise.resolve(entry.state);
+    return new Promise((resolve, reject) => {
+      const lookups = this.waiting.get(labId) ?? [];
+      lookups.push({ resolve, reject });
+      this.waiting.set(labId, lookups);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.load());
+      }
+    });
+  }
+
+  /** Drops expired entries (called from the flush timer), so the cache holds only active labs. */
+  sweep(): void {
+    const now = this.now();
+    for (const [labId, entry] of this.entries) if (entry.expires <= now) this.entries.delete(labId);
+  }
+
+  private async load(): Promise<void> {
+    this.scheduled = false;
+    const batch = this.waiting;
+    this.waiting = new Map();
+    const ids = [...batch.keys()];
+    try {
+      this.metrics.heartbeatStateReads.inc();
+      const docs = await this.dependencies.mongo('heartbeat state read', () =>
+        this.store.labs.collection
+          .find({ _id: { $in: ids } }, { projection: { state: 1 } })
+          .toArray(),
+      );
+      const states = new Map(docs.map((d) => [d._id, d.state]));
+      const expires = this.now() + this.ttlMs;
+      for (const [labId, lookups] of batch) {
+        const state = states.get(labId) ?? null;
+        this.entries.set(labId, { state, expires });
+        for (const l of lookups) l.resolve(state);
+      }
+    } catch (err) {
+      for (const lookups of batch.values()) for (const l of lookups) l.reject(err);
+    }
+  }
+}

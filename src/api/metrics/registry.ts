@@ -1,0 +1,80 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { LAB_STATES, type LabState } from '../../../workflows/state';
+
+/**
+ * The API's Prometheus metrics, on a registry of its own (not prom-client's global one) so
+ * several apps in one process, as in tests, do not collide.
+ */
+export class ApiMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'labs_api_requests_total',
+    help: 'HTTP requests by route template, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: 'labs_api_request_duration_seconds',
+    help: 'HTTP request latency by route template, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly heartbeatsReceived = new Counter({
+    name: 'labs_api_heartbeats_received_total',
+    help: 'Heartbeats accepted (204)',
+    registers: [this.registry],
+  });
+  readonly heartbeatWrites = new Counter({
+    name: 'labs_api_heartbeat_writes_total',
+    help: 'Lab activity writes to MongoDB after coalescing (one per lab per flush)',
+    registers: [this.registry],
+  });
+  readonly heartbeatFlushes = new Counter({
+    name: 'labs_api_heartbeat_flushes_total',
+    help: 'Coalesced heartbeat flushes (bulk writes) to MongoDB',
+    registers: [this.registry],
+  });
+  readonly heartbeatSignals = new Counter({
+    name: 'labs_api_heartbeat_signals_total',
+    help: 'Heartbeat signals sent to lab workflows (suspended labs only, coalesced)',
+    registers: [this.registry],
+  });
+  readonly heartbeatStateReads = new Counter({
+    name: 'labs_api_heartbeat_state_reads_total',
+    help: 'Batched MongoDB reads of lab states behind the heartbeat state cache',
+    registers: [this.registry],
+  });
+  readonly dependencyErrors = new Counter({
+    name: 'labs_api_dependency_errors_total',
+    help: 'Failed or timed-out calls to Temporal or MongoDB',
+    labelNames: ['dependency', 'operation'] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: 'labs_api_rate_limited_total',
+    help: 'Requests refused with 429',
+    registers: [this.registry],
+  });
+  readonly longPollWaiters = new Gauge({
+    name: 'labs_api_long_poll_waiters',
+    help: 'GET /v1/labs/{id}?wait=N requests waiting for a change',
+    registers: [this.registry],
+  });
+
+  /** Labs by state, computed when scraped; `count` runs against MongoDB under a deadline. */
+  labsByState(count: () => Promise<Map<LabState, number> | null>): void {
+    new Gauge({
+      name: 'labs_by_state',
+      help: 'Labs in the MongoDB projection by state (computed on scrape)',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        const counts = await count();
+        // Mongo down: keep the last known figures rather than report every state as empty.
+        if (!counts) return;
+        for (const state of LAB_STATES) this.set({ state }, counts.get(state) ?? 0);
+      },
+    });
+  }
+}

@@ -1,0 +1,69 @@
+import { SecretBox } from '../secrets/envelope';
+import { HeartbeatTokens } from './auth/heartbeat-token';
+import { Authenticator } from './auth/principal';
+import type { ApiContext } from './context';
+import { DEFAULT_DEADLINES, Dependencies, type Deadlines } from './dependencies';
+import { HeartbeatRelay } from './labs/heartbeats';
+import { LabWatcher } from './labs/watcher';
+import { ApiMetrics } from './metrics/registry';
+import { DEFAULT_RATE_LIMIT, RateLimiter, type RateLimit } from './rate-limit';
+
+/** Tunables of one API process; the defaults are what production runs. */
+export interface ApiOptions {
+  rateLimit?: RateLimit;
+  deadlines?: Partial<Deadlines>;
+  /** How often the shared long-poll poller reads watched labs. */
+  longPollIntervalMs?: number;
+  /** How long the heartbeat path trusts a lab state it read. */
+  heartbeatStateTtlMs?: number;
+  /** At most one resume signal per suspended lab per this interval. */
+  heartbeatSignalEveryMs?: number;
+}
+
+/** What the routes share within one API process: built once by createApp. */
+export interface ApiServices {
+  ctx: ApiContext;
+  metrics: ApiMetrics;
+  deps: Dependencies;
+  auth: Authenticator;
+  heartbeatTokens: HeartbeatTokens;
+  limiter: RateLimiter;
+  heartbeats: HeartbeatRelay;
+  watcher: LabWatcher;
+  secretBox: SecretBox;
+}
+
+export function createServices(ctx: ApiContext, options: ApiOptions = {}): ApiServices {
+  const metrics = new ApiMetrics();
+  const deps = new Dependencies(
+    { ...DEFAULT_DEADLINES, ...options.deadlines },
+    metrics,
+    ctx.logger,
+    ctx.temporal.client,
+  );
+  const heartbeatTokens = new HeartbeatTokens(ctx.env.secretsKeys);
+  return {
+    ctx,
+    metrics,
+    deps,
+    heartbeatTokens,
+    auth: new Authenticator(ctx.env, heartbeatTokens),
+    limiter: new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT),
+    heartbeats: new HeartbeatRelay(
+      {
+        store: ctx.store,
+        client: ctx.temporal.client,
+        dependencies: deps,
+        metrics,
+        logger: ctx.logger,
+      },
+      {
+        flushMs: ctx.config.api.heartbeatFlush,
+        stateTtlMs: options.heartbeatStateTtlMs ?? 1_000,
+        signalEveryMs: options.heartbeatSignalEveryMs ?? 5_000,
+      },
+    ),
+    watcher: new LabWatcher(ctx.store, deps, metrics, options.longPollIntervalMs ?? 250),
+    secretBox: new SecretBox(ctx.env.secretsKeys),
+  };
+}

@@ -1,0 +1,96 @@
+import axios, { type AxiosInstance } from 'axios';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp, type ApiOptions, type LabsApi } from '../../src/api/app';
+import type { Environment } from '../../src/config';
+import { createLogger } from '../../src/log';
+import { SECRETS_KEY, startLabEnv, type LabEnv } from '../support/lab-env';
+
+export const SERVICE_TOKEN = 'svc-test-token-0123456789';
+export const ADMIN_TOKEN = 'adm-test-token-0123456789';
+
+export const testEnvironment = (): Environment => ({
+  configPath: 'test-labs.yaml',
+  serviceTokens: [SERVICE_TOKEN],
+  adminTokens: [ADMIN_TOKEN],
+  secretsKeys: [SECRETS_KEY],
+  dataDir: '/tmp',
+  logLevel: 'silent',
+});
+
+export interface ApiEnv {
+  lab: LabEnv;
+  api: LabsApi;
+  url: string;
+  /** Never throws on a status: tests look at every answer. */
+  http: AxiosInstance;
+  as(token: string | null): AxiosInstance;
+  service: AxiosInstance;
+  admin: AxiosInstance;
+  close(): Promise<void>;
+}
+
+/** Serves the real app on 127.0.0.1:0 over a lab env (emulator, Mongo, Temporal, worker). */
+export async function startApiEnv(
+  labOptions: Parameters<typeof startLabEnv>[0] = {},
+  apiOptions: ApiOptions = {},
+  existing?: LabEnv,
+): Promise<ApiEnv> {
+  const lab = existing ?? (await startLabEnv(labOptions));
+  const api = createApp(
+    {
+      config: lab.config,
+      env: testEnvironment(),
+      store: lab.store,
+      temporal: { client: lab.client, taskQueue: lab.taskQueue },
+      logger: createLogger('silent', 'api-test'),
+    },
+    apiOptions,
+  );
+  const server: Server = await new Promise((resolve) => {
+    const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const as = (token: string | null) =>
+    axios.create({
+      baseURL: url,
+      validateStatus: () => true,
+      headers: token ? { Authorization: `Bearer ${token}` } : {},
+    });
+  return {
+    lab,
+    api,
+    url,
+    http: as(null),
+    as,
+    service: as(SERVICE_TOKEN),
+    admin: as(ADMIN_TOKEN),
+    async close() {
+      api.endLongPolls();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await api.close();
+      if (!existing) await lab.close();
+    },
+  };
+}
+
+/** Polls `probe` until it returns a value, within a deadline (never a fixed sleep). */
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
+}
