@@ -22,7 +22,12 @@ export function createCapacityActivities(deps: ActivityDeps) {
         return held;
       }
       for (const provider of input.candidates) {
-        if ((await deps.store.capacity.waitingAhead(input.labId, provider)) > 0) continue;
+        // First come, first served: take a slot only if fewer labs wait ahead than slots are free.
+        const [ahead, free] = await Promise.all([
+          deps.store.capacity.waitingAhead(input.labId, provider),
+          deps.store.capacity.free(provider, limitOf(provider)),
+        ]);
+        if (ahead >= free) continue;
         if (await deps.store.capacity.reserve(provider, input.labId, limitOf(provider))) {
           await deps.store.capacity.dequeue(input.labId);
           return provider;
@@ -36,7 +41,8 @@ export function createCapacityActivities(deps: ActivityDeps) {
     async releaseCapacity(input: { labId: string; provider: string }): Promise<void> {
       await deps.store.capacity.release(input.provider, input.labId);
       await deps.store.capacity.dequeue(input.labId);
-      const waiters = await deps.store.capacity.oldestWaiters(input.provider, 3);
+      const free = await deps.store.capacity.free(input.provider, limitOf(input.provider));
+      const waiters = await deps.store.capacity.oldestWaiters(input.provider, Math.min(Math.max(free, 1), 20));
       await Promise.all(
         waiters.map((w) =>
           deps

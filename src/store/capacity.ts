@@ -89,6 +89,12 @@ export class CapacityStore {
     return (await this.slots.findOne({ holder }))?.provider ?? null;
   }
 
+  /** Slots still free on `provider` (Infinity when unlimited). */
+  async free(provider: string, limit: number): Promise<number> {
+    if (limit < 0) return Number.POSITIVE_INFINITY;
+    return Math.max(0, limit - (await this.slots.countDocuments({ provider })));
+  }
+
   async usage(): Promise<Map<string, number>> {
     const docs = await this.slots.find({}, { projection: { provider: 1 } }).toArray();
     const counts = new Map<string, number>();
