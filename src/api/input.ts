@@ -18,16 +18,21 @@ export async function readJsonBody(koa: Context, limit = BODY_LIMIT): Promise<un
   if (declared === 0 && !chunked) return undefined;
   if (!koa.is('application/json', '+json')) throw unsupportedMediaType();
   if (declared > limit) throw payloadTooLarge(limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of koa.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      koa.req.destroy();
-      throw payloadTooLarge(limit);
-    }
-    chunks.push(chunk);
-  }
+  const chunks = await new Promise<Buffer[]>((resolve, reject) => {
+    const received: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) return void received.push(chunk);
+      // Stop reading without destroying the socket, so the 413 still reaches the client.
+      koa.req.off('data', onData);
+      koa.set('Connection', 'close');
+      reject(payloadTooLarge(limit));
+    };
+    koa.req.on('data', onData);
+    koa.req.once('end', () => resolve(received));
+    koa.req.once('error', reject);
+  });
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return undefined;
   try {

@@ -1,4 +1,5 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { request } from 'node:http';
 import { HeartbeatTokens } from '../../src/api/auth/heartbeat-token';
 import { labIdFor } from '../../src/temporal/ids';
 import { SECRETS_KEY } from '../support/lab-env';
@@ -156,6 +157,7 @@ describe('auth matrix, bad input, rate limits', () => {
         notStarted: true,
       });
     }
+    expect(await postChunked(`${t.url}/v1/labs`, 80_000)).toBe(413);
     const queries: Array<[string, string, string]> = [
       ['lab id upper case', `/v1/labs/lab_${'A'.repeat(26)}`, 'id'],
       ['lab id short', '/v1/labs/lab_abc', 'id'],
@@ -222,3 +224,23 @@ describe('auth matrix, bad input, rate limits', () => {
     }
   });
 });
+
+/** A body without Content-Length (chunked), as a streaming client sends: the limit holds too. */
+function postChunked(url: string, bytes: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${SERVICE_TOKEN}`, 'Content-Type': 'application/json' },
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', reject);
+    for (let sent = 0; sent < bytes; sent += 16_384) req.write(Buffer.alloc(16_384, 32));
+    req.end();
+  });
+}
