@@ -73,6 +73,7 @@ class LabRun {
   private policy: LabPolicy | null = null;
   private capacityFreed = false;
   private readonly historyLimit: number;
+  private readonly initialSeq: number;
 
   constructor(private readonly input: LabWorkflowInput & { historyLimit?: number }) {
     const carried: CarriedState | undefined = input.carried;
@@ -94,7 +95,11 @@ class LabRun {
     };
     this.intents = carried?.intents ?? [];
     this.lastActivityAt = carried?.lastActivityAt ?? now;
-    this.seq = carried?.seq ?? 0;
+    // Projection writes are ordered by seq; a new life of a deleted lab (a new run) must write
+    // over the old life's document, so a fresh run starts from its start time in ms, which is
+    // above any seq an earlier life reached (each transition takes at least a millisecond).
+    this.seq = carried?.seq ?? now;
+    this.initialSeq = this.seq;
     this.historyLimit = input.historyLimit ?? DEFAULT_HISTORY_LIMIT;
     this.registerHandlers();
   }
@@ -561,6 +566,7 @@ class LabRun {
     reason: string,
   ): Promise<void> {
     const from = this.snapshot.state;
+    const first = !this.input.carried && this.seq === this.initialSeq;
     this.snapshot = { ...this.snapshot, ...patch, state };
     this.seq += 1;
     upsertSearchAttributes([
@@ -571,7 +577,7 @@ class LabRun {
     await localActivities.recordTransition({
       snapshot: this.snapshot,
       seq: this.seq,
-      from: this.seq === 1 ? null : from,
+      from: first ? null : from,
       reason,
     });
   }

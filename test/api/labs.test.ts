@@ -137,9 +137,10 @@ describe('labs API: launch, read, long-poll, actions, connection, list', () => {
     expect(relaunch.status).toBe(202);
     expect(relaunch.data.id).toBe(lab.id);
     expect(relaunch.data.state).not.toBe('deleted');
-    // Through the workflow: the projection of a new life is not written yet (the new run's
-    // projection seq starts below the deleted life's; reported with issue 6).
-    await t.lab.waitForState(lab.id, 'ready');
+    // The new life's projection replaces the deleted one's (its seq starts above it).
+    const ready = await waitForState(lab.id, 'ready');
+    expect(ready).toMatchObject({ state: 'ready', error: null });
+    expect((await t.service.post(`/v1/labs/${lab.id}/heartbeat`)).status).toBe(204);
   });
 
   it('retries a failed lab (admin): 202, and the lab fails again for a broken template', async () => {

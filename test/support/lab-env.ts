@@ -35,6 +35,8 @@ export function labsYaml(
     launchTimeout?: string;
     heartbeatFlush?: string;
     policyRefresh?: string;
+    /** A real Keystone/Heat instead of the emulator, for every provider. */
+    realHeat?: { authUrl: string; username: string; project: string };
   } = {},
 ): string {
   const providers = options.providers ?? ['cloud-a'];
@@ -46,7 +48,7 @@ providers:
 ${providers
   .map(
     (name) => `  - name: ${name}
-    auth: { authUrl: "${authUrl}", username: labs, passwordEnv: EMULATOR_PASSWORD, projectName: ${name}, userDomainName: Default, projectDomainName: Default }
+    auth: { authUrl: "${options.realHeat?.authUrl ?? authUrl}", username: ${options.realHeat?.username ?? 'labs'}, passwordEnv: EMULATOR_PASSWORD, projectName: ${options.realHeat?.project ?? name}, userDomainName: Default, projectDomainName: Default }
     region: RegionOne
     capacity: ${capacity}`,
   )
@@ -118,7 +120,10 @@ export interface LabEnv {
 }
 
 export async function startLabEnv(
-  options: Parameters<typeof labsYaml>[1] & { emulator?: Parameters<typeof startEmulator>[0] } = {},
+  options: Parameters<typeof labsYaml>[1] & {
+    emulator?: Parameters<typeof startEmulator>[0];
+    password?: string;
+  } = {},
 ): Promise<LabEnv> {
   installQuietRuntime();
   const servers = testServers();
@@ -129,7 +134,7 @@ export async function startLabEnv(
     ...options.emulator,
   });
   const config = parseConfig(labsYaml(emulator.authUrl, options), 'test-labs.yaml', {
-    EMULATOR_PASSWORD: 'pw',
+    EMULATOR_PASSWORD: options.password ?? 'pw',
   });
   const store = await openStore(servers.mongoUri, { dbName: uniqueDbName('labs') });
   const connection = await Connection.connect({ address: servers.temporalAddress });

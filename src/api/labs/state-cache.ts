@@ -60,7 +60,9 @@ export class LabStateCache {
       const expires = this.now() + this.ttlMs;
       for (const [labId, lookups] of batch) {
         const state = states.get(labId) ?? null;
-        this.entries.set(labId, { state, expires });
+        // Unknown and deleted labs are not cached: a launch (here or on another replica) may
+        // bring them to life any moment, and their first heartbeat must not be refused.
+        if (state !== null && state !== 'deleted') this.entries.set(labId, { state, expires });
         for (const l of lookups) l.resolve(state);
       }
     } catch (err) {
