@@ -42,7 +42,10 @@ export function createCapacityActivities(deps: ActivityDeps) {
       await deps.store.capacity.release(input.provider, input.labId);
       await deps.store.capacity.dequeue(input.labId);
       const free = await deps.store.capacity.free(input.provider, limitOf(input.provider));
-      const waiters = await deps.store.capacity.oldestWaiters(input.provider, Math.min(Math.max(free, 1), 20));
+      const waiters = await deps.store.capacity.oldestWaiters(
+        input.provider,
+        Math.min(Math.max(free, 1), 20),
+      );
       await Promise.all(
         waiters.map((w) =>
           deps
