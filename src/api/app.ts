@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { catalogRoutes } from './catalog';
+import { heartbeatCors } from './cors';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
 import { healthRoutes } from './health';
@@ -33,6 +34,7 @@ export function createApp(ctx: ApiContext, options: ApiOptions = {}): LabsApi {
   const app = new Koa();
   app.proxy = true;
   app.use(requestMetrics(services));
+  app.use(heartbeatCors(ctx.config.api.corsOrigins ?? []));
   app.use(async (koa, next) => {
     try {
       await next();

@@ -121,8 +121,19 @@ export const configSchema = z.strictObject({
       port: z.number().int().min(0).max(65535).default(8080),
       /** Heartbeats are written to Mongo at most once per lab per this interval (coalesced). */
       heartbeatFlush: positiveDuration.default(5000),
+      /** Browser origins (the LMS) that may send heartbeats directly: CORS on that route only. */
+      corsOrigins: z
+        .array(
+          z
+            .string()
+            .regex(
+              /^(\*|https?:\/\/[^/\s]+)$/,
+              'must be an origin such as https://lms.example.org (no path), or "*"',
+            ),
+        )
+        .default([]),
     })
-    .default({ host: '127.0.0.1', port: 8080, heartbeatFlush: 5000 }),
+    .default({ host: '127.0.0.1', port: 8080, heartbeatFlush: 5000, corsOrigins: [] }),
   emulator: z
     .strictObject({
       host: z.string().min(1).default('127.0.0.1'),

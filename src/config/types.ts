@@ -65,7 +65,13 @@ export interface Config {
   file: string;
   temporal?: { address: string; namespace: string; taskQueue: string };
   mongodb?: { uri: string };
-  api: { host: string; port: number; heartbeatFlush: Milliseconds };
+  api: {
+    host: string;
+    port: number;
+    heartbeatFlush: Milliseconds;
+    /** Origins allowed to POST heartbeats from a browser (CORS); "*" for any. */
+    corsOrigins?: string[];
+  };
   emulator?: { host: string; port: number; createDelay: Milliseconds };
   /** How often a waiting lab re-reads its policy from the configuration. */
   policyRefresh: Milliseconds;

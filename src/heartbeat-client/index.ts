@@ -1,0 +1,8 @@
+import { startHeartbeat } from './browser';
+import { HeartbeatScheduler } from './scheduler';
+
+/** The bundle's entry: `window.OpenedxLabHeartbeat.start({url, token, onResult})`. */
+(globalThis as unknown as Record<string, unknown>).OpenedxLabHeartbeat = {
+  start: startHeartbeat,
+  HeartbeatScheduler,
+};

@@ -1,0 +1,238 @@
+/* Learner view of LabXBlock. Everything it shows comes from the XBlock's handlers, which act on
+ * the requesting learner's own lab; the only thing it talks to directly is the orchestrator's
+ * heartbeat route (with the lab's heartbeat token), through OpenedxLabHeartbeat. */
+function LabXBlock(runtime, element, init) {
+  'use strict';
+  var $root = $(element).find('.openedx-lab');
+  var WORDS = {
+    queued: 'Waiting for room in the lab cloud: your lab starts as soon as there is space.',
+    launching: 'Building your lab…',
+    ready: 'Your lab is ready.',
+    suspending: 'Pausing your lab (you were away)…',
+    suspended: 'Your lab is paused to save resources. It resumes when you work on this page.',
+    resuming: 'Resuming your lab…',
+    resetting: 'Resetting your lab: building a fresh one…',
+    deleting: 'Deleting your lab…',
+    deleted: 'Your lab was deleted after a long time unused.',
+    failed: 'Your lab could not be started.'
+  };
+  var CHANGING = { queued: 1, launching: 1, suspending: 1, resuming: 1, resetting: 1, deleting: 1 };
+  var LONG_POLL_S = 20; // while the lab changes: the API answers as soon as it does
+  var REFRESH_MS = 60000; // while it is steady: a plain read now and then
+  var WARN_MS = 3 * 60000; // the suspend warning shows in the last minutes
+
+  var lab = null;
+  var skewMs = 0; // server clock minus ours
+  var lastBeatAt = null; // server time of the last accepted heartbeat
+  var heartbeat = null;
+  var pollTimer = null;
+  var polling = false;
+  var connectionFor = null; // the lab's readiness we loaded the connection for
+  var failures = 0;
+
+  function handler(name, data, timeoutMs) {
+    return $.ajax({
+      type: 'POST',
+      url: runtime.handlerUrl(element, name),
+      data: JSON.stringify(data || {}),
+      contentType: 'application/json',
+      dataType: 'json',
+      timeout: timeoutMs || 30000
+    });
+  }
+  function errorText(xhr) {
+    return (xhr && xhr.responseJSON && xhr.responseJSON.error) ||
+      'The lab service cannot be reached right now. Retrying…';
+  }
+  function serverNow() { return Date.now() + skewMs; }
+  function show($el, visible) { $el.prop('hidden', !visible); }
+  function message(text) {
+    $root.find('.openedx-lab-message').text(text || '');
+    show($root.find('.openedx-lab-message'), !!text);
+  }
+
+  function accept(answer) {
+    if (answer.now) skewMs = answer.now - Date.now();
+    if (answer.heartbeat && !heartbeat && window.OpenedxLabHeartbeat) {
+      heartbeat = window.OpenedxLabHeartbeat.start({
+        url: answer.heartbeat.url,
+        token: answer.heartbeat.token,
+        onResult: function (result) {
+          if (!result.ok) return;
+          lastBeatAt = serverNow();
+          if (lab && lab.state === 'suspended') pollSoon(0); // it resumes: show it
+          renderClock();
+        }
+      });
+    }
+    if (answer.lab) {
+      lab = answer.lab;
+      if (lab.state === 'deleted' && heartbeat) { heartbeat.stop(); heartbeat = null; }
+    }
+    message(answer.message);
+    render();
+  }
+
+  function render() {
+    $root.attr('data-state', lab ? lab.state : 'unavailable');
+    show($root.find('.openedx-lab-status'), !!lab);
+    if (!lab) {
+      show($root.find('.openedx-lab-launch').text('Try again'), true);
+      show($root.find('.openedx-lab-reset, .openedx-lab-connection, .openedx-lab-clock'), false);
+      return;
+    }
+    $root.find('.openedx-lab-state').text(WORDS[lab.state] || lab.state);
+    var progress = lab.progress;
+    show($root.find('.openedx-lab-progress'), !!progress && CHANGING[lab.state] === 1);
+    if (progress) {
+      $root.find('.openedx-lab-progress progress').attr({ max: progress.total || 1, value: progress.done });
+      $root.find('.openedx-lab-progress-text').text(progress.done + ' of ' + progress.total + ' parts built');
+    }
+    var error = lab.state === 'failed' && lab.error ? lab.error.message : '';
+    $root.find('.openedx-lab-error').text(error);
+    show($root.find('.openedx-lab-error'), !!error);
+    var launchText = { suspended: 'Resume my lab', failed: 'Try again', deleted: 'Start a new lab' }[lab.state];
+    show($root.find('.openedx-lab-launch').text(launchText || ''), !!launchText);
+    var resettable = lab.state === 'ready' || lab.state === 'suspended' || lab.state === 'failed';
+    show($root.find('.openedx-lab-reset'), resettable);
+    if (!resettable) show($root.find('.openedx-lab-confirm'), false);
+    if (lab.state !== 'ready') {
+      connectionFor = null;
+      show($root.find('.openedx-lab-connection'), false);
+    } else if (connectionFor === null) {
+      loadConnection();
+    }
+    renderClock();
+  }
+
+  /** Time left before suspend (ready) or deletion (suspended), ticking every second. */
+  function renderClock() {
+    var $clock = $root.find('.openedx-lab-clock');
+    var text = '';
+    var warn = false;
+    var suspendAt = suspendTime();
+    if (suspendAt !== null) {
+      var left = suspendAt - serverNow();
+      warn = left <= WARN_MS;
+      text = warn
+        ? 'Your lab will be paused in ' + clock(left) + ' because this page has seen no activity. ' +
+          'Type, click or scroll on this page to keep it running.'
+        : 'Your lab keeps running while you work on this page (paused after ' + clock(left) + ' without activity).';
+      if (left <= 0) pollSoon(0);
+    } else if (lab && lab.state === 'suspended' && lab.deleteAt) {
+      text = 'Unless you come back, your lab will be deleted on ' + new Date(Date.parse(lab.deleteAt) - skewMs).toLocaleString() + '.';
+    }
+    $clock.text(text).toggleClass('openedx-lab-warning', warn).attr('role', warn ? 'alert' : null);
+    show($clock, !!text);
+  }
+  /** When a ready lab is paused (server time), counting heartbeats accepted since it was read. */
+  function suspendTime() {
+    if (!lab || lab.state !== 'ready' || !lab.suspendAt) return null;
+    var suspendAt = Date.parse(lab.suspendAt);
+    if (lastBeatAt && lab.lastActivityAt) {
+      // suspendAt is lastActivityAt plus the idle timeout: a newer heartbeat moves it on.
+      suspendAt = Math.max(suspendAt, lastBeatAt + suspendAt - Date.parse(lab.lastActivityAt));
+    }
+    return suspendAt;
+  }
+  /** A change is due: the lab is changing, or its suspend time has come. */
+  function expectingChange() {
+    var suspendAt = suspendTime();
+    return !!lab && (CHANGING[lab.state] === 1 || (suspendAt !== null && suspendAt <= serverNow()));
+  }
+  function clock(ms) {
+    var s = Math.max(0, Math.round(ms / 1000));
+    var h = Math.floor(s / 3600);
+    var m = Math.floor((s % 3600) / 60);
+    var pad = function (n) { return (n < 10 ? '0' : '') + n; };
+    return (h ? h + ':' + pad(m) : m) + ':' + pad(s % 60);
+  }
+
+  function loadConnection() {
+    connectionFor = 'loading';
+    handler('connection').done(function (c) {
+      connectionFor = 'ready';
+      var $c = $root.find('.openedx-lab-connection');
+      $c.find('.openedx-lab-host').text(c.host + (c.port && c.port !== 22 ? ':' + c.port : ''));
+      $c.find('.openedx-lab-user').text(c.username || '');
+      show($c.find('.openedx-lab-key'), c.privateKey);
+      if (c.privateKey) {
+        $c.find('.openedx-lab-key-link')
+          .attr({ href: runtime.handlerUrl(element, 'private_key'), download: c.privateKeyFile });
+        $c.find('.openedx-lab-chmod').text('chmod 600 ' + c.privateKeyFile);
+      }
+      $c.find('.openedx-lab-command').text(c.command || '');
+      show($c.find('.openedx-lab-command-line'), !!c.command);
+      var $secrets = $c.find('.openedx-lab-secrets').empty();
+      $.each(c.secrets || {}, function (name, value) {
+        var $value = $('<code>').text('••••••••');
+        var $toggle = $('<button type="button">').text('Show').on('click', function () {
+          var hidden = $toggle.text() === 'Show';
+          $value.text(hidden ? value : '••••••••');
+          $toggle.text(hidden ? 'Hide' : 'Show');
+        });
+        $secrets.append($('<p>').append($('<span>').text(name.replace(/_/g, ' ') + ': '), $value, ' ', $toggle));
+      });
+      show($c, true);
+    }).fail(function () {
+      // 409 while the secrets are being stored just after ready: try again shortly.
+      window.setTimeout(function () { if (connectionFor === 'loading') loadConnection(); }, 3000);
+    });
+  }
+
+  function pollSoon(delayMs) {
+    if (polling) return;
+    window.clearTimeout(pollTimer);
+    pollTimer = window.setTimeout(poll, delayMs);
+  }
+  function poll() {
+    if (!lab) return;
+    var data = expectingChange()
+      ? { wait: LONG_POLL_S, known: { state: lab.state, progress: lab.progress } }
+      : { wait: 0 };
+    polling = true;
+    handler('status', data, (LONG_POLL_S + 30) * 1000).done(function (answer) {
+      polling = false;
+      failures = 0;
+      accept(answer);
+      pollSoon(expectingChange() ? 0 : REFRESH_MS);
+    }).fail(function (xhr) {
+      polling = false;
+      failures += 1;
+      message(errorText(xhr));
+      pollSoon(Math.min(REFRESH_MS, 2000 * Math.pow(2, failures)));
+    });
+  }
+
+  function launch() {
+    $root.find('.openedx-lab-launch').prop('disabled', true);
+    handler('launch').done(function (answer) {
+      accept(answer);
+      pollSoon(0);
+    }).fail(function (xhr) {
+      message(errorText(xhr));
+    }).always(function () {
+      $root.find('.openedx-lab-launch').prop('disabled', false);
+    });
+  }
+
+  $root.find('.openedx-lab-launch').on('click', launch);
+  $root.find('.openedx-lab-reset').on('click', function () {
+    show($root.find('.openedx-lab-confirm'), true);
+  });
+  $root.find('.openedx-lab-confirm-no').on('click', function () {
+    show($root.find('.openedx-lab-confirm'), false);
+  });
+  $root.find('.openedx-lab-confirm-yes').on('click', function () {
+    show($root.find('.openedx-lab-confirm'), false);
+    handler('reset', { confirm: true }).done(function (answer) {
+      connectionFor = null;
+      accept(answer);
+      pollSoon(0);
+    }).fail(function (xhr) { message(errorText(xhr)); });
+  });
+
+  accept(init);
+  window.setInterval(renderClock, 1000);
+  pollSoon(expectingChange() ? 0 : REFRESH_MS);
+}

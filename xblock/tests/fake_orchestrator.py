@@ -1,0 +1,130 @@
+"""A fake lab orchestrator API on 127.0.0.1 (a free port), in a thread, recording every request."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, List, Optional
+from urllib.parse import parse_qs, urlsplit
+
+SERVICE_TOKEN = "svc-xblock-test-token"
+CATALOG = [
+    {"name": "linux-basics", "idleTimeout": 900, "deleteAfter": 1209600, "maxLifetime": None, "launchTimeout": 600},
+    {"name": "k8s-cluster", "idleTimeout": 1800, "deleteAfter": 604800, "maxLifetime": 7776000, "launchTimeout": 1200},
+]
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: Dict[str, List[str]]
+    headers: Dict[str, str]
+    body: Any
+
+
+def lab_id_of(course_id: str, learner_id: str, lab: str) -> str:
+    digest = hashlib.sha256(json.dumps([course_id, learner_id, lab]).encode()).digest()
+    return "lab_" + base64.b32encode(digest).decode().lower()[:26]
+
+
+@dataclass
+class FakeOrchestrator:
+    """Labs by id; tests set `labs[id]["state"]` to move a lab along."""
+
+    labs: Dict[str, dict] = field(default_factory=dict)
+    requests: List[Recorded] = field(default_factory=list)
+    server: Optional[ThreadingHTTPServer] = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def calls(self, method: str, path_prefix: str = "") -> List[Recorded]:
+        return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
+
+    def connection_of(self, lab: dict) -> dict:
+        return {
+            "protocol": "ssh",
+            "host": f"10.0.0.{len(lab['learnerId'])}",
+            "port": 22,
+            "username": "learner",
+            "secrets": {"private_key": f"KEY-OF-{lab['learnerId']}", "password": f"pw-{lab['learnerId']}"},
+        }
+
+    def handle(self, method: str, path: str, query: dict, body: Any) -> "tuple[int, Any]":
+        parts = path.strip("/").split("/")
+        if method == "GET" and path == "/v1/catalog":
+            return 200, {"labs": CATALOG}
+        if method == "POST" and path == "/v1/labs":
+            if body.get("lab") not in {lab["name"] for lab in CATALOG}:
+                return 422, {"error": {"code": "unknown_lab", "message": f"no lab {body.get('lab')}"}}
+            lab_id = lab_id_of(body["courseId"], body["learnerId"], body["lab"])
+            lab = self.labs.setdefault(
+                lab_id,
+                {
+                    "id": lab_id,
+                    "courseId": body["courseId"],
+                    "learnerId": body["learnerId"],
+                    "lab": body["lab"],
+                    "state": "launching",
+                    "progress": {"done": 0, "total": 3},
+                    "error": None,
+                    "lastActivityAt": None,
+                    "suspendAt": None,
+                    "deleteAt": None,
+                    "stack": {"id": "s", "name": "secret-stack-name", "status": "CREATE_IN_PROGRESS", "statusReason": ""},
+                },
+            )
+            return (200 if lab["state"] == "ready" else 202), {**lab, "heartbeatToken": f"hb1.{lab_id}.1.sig"}
+        if len(parts) >= 3 and parts[:2] == ["v1", "labs"]:
+            lab = self.labs.get(parts[2])
+            if lab is None:
+                return 404, {"error": {"code": "not_found", "message": f"no lab {parts[2]}"}}
+            if method == "GET" and len(parts) == 3:
+                return 200, lab
+            if method == "GET" and parts[3:] == ["connection"]:
+                if lab["state"] != "ready":
+                    return 409, {"error": {"code": "conflict", "message": f"lab is {lab['state']}, not ready"}}
+                return 200, self.connection_of(lab)
+            if method == "POST" and parts[3:] == ["reset"]:
+                lab["state"] = "resetting"
+                return 202, lab
+        return 404, {"error": {"code": "not_found", "message": f"no route {method} {path}"}}
+
+
+def start(fake: FakeOrchestrator) -> FakeOrchestrator:
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            split = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body = json.loads(raw) if raw else None
+            fake.requests.append(
+                Recorded(self.command, split.path, parse_qs(split.query), dict(self.headers), body)
+            )
+            if self.headers.get("Authorization") != f"Bearer {SERVICE_TOKEN}":
+                status, answer = 401, {"error": {"code": "unauthorized", "message": "unknown token"}}
+            else:
+                status, answer = fake.handle(self.command, split.path, parse_qs(split.query), body)
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+    fake.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=fake.server.serve_forever, daemon=True).start()
+    return fake
