@@ -29,6 +29,8 @@ function LabXBlock(runtime, element, init) {
   var polling = false;
   var connectionFor = null; // the lab's readiness we loaded the connection for
   var failures = 0;
+  // A launch or reset was just accepted: the answer may still show the state before it.
+  var awaitingChange = false;
 
   function handler(name, data, timeoutMs) {
     return $.ajax({
@@ -99,7 +101,7 @@ function LabXBlock(runtime, element, init) {
     if (lab.state !== 'ready') {
       connectionFor = null;
       show($root.find('.openedx-lab-connection'), false);
-    } else if (connectionFor === null) {
+    } else if (connectionFor === null && !awaitingChange) {
       loadConnection();
     }
     renderClock();
@@ -138,7 +140,8 @@ function LabXBlock(runtime, element, init) {
   /** A change is due: the lab is changing, or its suspend time has come. */
   function expectingChange() {
     var suspendAt = suspendTime();
-    return !!lab && (CHANGING[lab.state] === 1 || (suspendAt !== null && suspendAt <= serverNow()));
+    return !!lab && (awaitingChange || CHANGING[lab.state] === 1 ||
+      (suspendAt !== null && suspendAt <= serverNow()));
   }
   function clock(ms) {
     var s = Math.max(0, Math.round(ms / 1000));
@@ -194,6 +197,7 @@ function LabXBlock(runtime, element, init) {
     handler('status', data, (LONG_POLL_S + 30) * 1000).done(function (answer) {
       polling = false;
       failures = 0;
+      awaitingChange = false;
       accept(answer);
       pollSoon(expectingChange() ? 0 : REFRESH_MS);
     }).fail(function (xhr) {
@@ -207,6 +211,7 @@ function LabXBlock(runtime, element, init) {
   function launch() {
     $root.find('.openedx-lab-launch').prop('disabled', true);
     handler('launch').done(function (answer) {
+      awaitingChange = true;
       accept(answer);
       pollSoon(0);
     }).fail(function (xhr) {
@@ -227,11 +232,14 @@ function LabXBlock(runtime, element, init) {
     show($root.find('.openedx-lab-confirm'), false);
     handler('reset', { confirm: true }).done(function (answer) {
       connectionFor = null;
+      awaitingChange = true;
       accept(answer);
       pollSoon(0);
     }).fail(function (xhr) { message(errorText(xhr)); });
   });
 
+  // The view launched the lab: one that was paused, failed or deleted is about to change.
+  awaitingChange = !!init.lab && /^(suspended|failed|deleted)$/.test(init.lab.state);
   accept(init);
   window.setInterval(renderClock, 1000);
   pollSoon(expectingChange() ? 0 : REFRESH_MS);
