@@ -23,6 +23,8 @@ export interface Runtime {
   client: Client;
   /** Where the API listens, when this process serves it. */
   apiUrl?: string;
+  /** When this process runs the worker: its state, and its run, which settles when it stops. */
+  worker?: { state(): string; done: Promise<void> };
   close(): Promise<void>;
 }
 
@@ -46,6 +48,7 @@ export async function startRuntime(options: {
   const closers: Array<() => Promise<void>> = [() => store.close(), () => connection.close()];
 
   let running: Promise<void> | undefined;
+  let workerHandle: Runtime['worker'];
   if (options.roles.worker) {
     const heatClients = new Map<string, HeatClient>();
     const heat =
@@ -82,6 +85,7 @@ export async function startRuntime(options: {
       workflowBundle: options.workflowBundle,
     });
     running = worker.run();
+    workerHandle = { state: () => worker.getState(), done: running };
     closers.unshift(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
@@ -119,6 +123,7 @@ export async function startRuntime(options: {
     store,
     client,
     apiUrl,
+    worker: workerHandle,
     async close() {
       for (const close of closers)
         await close().catch((err: Error) =>

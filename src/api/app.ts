@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import Koa from 'koa';
+import { accessLog } from './access-log';
 import { catalogRoutes } from './catalog';
 import { heartbeatCors } from './cors';
 import type { ApiContext } from './context';
@@ -34,6 +35,7 @@ export function createApp(ctx: ApiContext, options: ApiOptions = {}): LabsApi {
   const app = new Koa();
   app.proxy = true;
   app.use(requestMetrics(services));
+  app.use(accessLog(ctx.logger));
   app.use(heartbeatCors(ctx.config.api.corsOrigins ?? []));
   app.use(async (koa, next) => {
     try {
@@ -51,7 +53,10 @@ export function createApp(ctx: ApiContext, options: ApiOptions = {}): LabsApi {
         err instanceof ApiError ? err : new ApiError(500, 'internal', 'internal error');
       // Never the headers: they carry tokens.
       if (!(err instanceof ApiError))
-        ctx.logger.error({ err, method: koa.method, path: koa.path }, 'unhandled error');
+        ctx.logger.error(
+          { err, method: koa.method, route: koa.state.route as unknown, labId: koa.params?.id },
+          'unhandled error',
+        );
       koa.status = apiError.status;
       for (const [name, value] of Object.entries(apiError.headers ?? {})) koa.set(name, value);
       koa.body = {

@@ -58,6 +58,24 @@ export function readEnvironment(env: EnvLookup = process.env): Environment {
     mongodbUri: env.MONGODB_URI || undefined,
     dataDir: resolve(env.LABS_DATA_DIR || DEFAULT_DATA_DIR),
     logLevel: env.LOG_LEVEL || 'info',
+    workerHealthFile: env.LABS_WORKER_HEALTH_FILE || undefined,
+  };
+}
+
+/** What labctl needs: where the API is, the admin token, and where Temporal UI is for links. */
+export interface LabctlEnvironment {
+  apiUrl: string;
+  token: string | undefined;
+  temporalUi: string;
+  namespace: string;
+}
+
+export function readLabctlEnvironment(env: EnvLookup = process.env): LabctlEnvironment {
+  return {
+    apiUrl: env.LABCTL_URL || 'http://127.0.0.1:8080',
+    token: env.LABCTL_TOKEN || undefined,
+    temporalUi: env.LABCTL_TEMPORAL_UI || 'http://127.0.0.1:8233',
+    namespace: env.LABCTL_TEMPORAL_NAMESPACE || 'default',
   };
 }
 

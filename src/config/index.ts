@@ -4,6 +4,8 @@ export { parseDuration, formatDuration, type Milliseconds } from './duration';
 export { loadConfig, parseConfig, TEMPLATES_DIR } from './load';
 export {
   readEnvironment,
+  readLabctlEnvironment,
+  type LabctlEnvironment,
   environmentVariables,
   parseSecretsKeys,
   DEFAULT_CONFIG,

@@ -95,4 +95,6 @@ export interface Environment {
   mongodbUri?: string;
   dataDir: string;
   logLevel: string;
+  /** A worker process touches this file while it polls, for a container health check. */
+  workerHealthFile?: string;
 }

@@ -3,7 +3,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type ApiOptions, type LabsApi } from '../../src/api/app';
 import type { Environment } from '../../src/config';
-import { createLogger } from '../../src/log';
 import { SECRETS_KEY, startLabEnv, type LabEnv } from '../support/lab-env';
 
 export const SERVICE_TOKEN = 'svc-test-token-0123456789';
@@ -43,7 +42,7 @@ export async function startApiEnv(
       env: testEnvironment(),
       store: lab.store,
       temporal: { client: lab.client, taskQueue: lab.taskQueue },
-      logger: createLogger('silent', 'api-test'),
+      logger: lab.logger.child({ role: 'api' }),
     },
     apiOptions,
   );

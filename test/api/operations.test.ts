@@ -51,6 +51,7 @@ describe('operations: OpenAPI, metrics, dependencies down', () => {
         'POST /v1/labs/:id/suspend',
         'POST /v1/labs/:id/retry',
         'GET /v1/labs/:id/connection',
+        'GET /v1/labs/:id/events',
         'GET /v1/providers',
         'GET /v1/catalog',
         'GET /healthz',

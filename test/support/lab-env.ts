@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { createActivities } from '../../activities';
 import { parseConfig, TEMPLATES_DIR, type Config } from '../../src/config';
 import { startEmulator, type RunningEmulator } from '../../src/emulator';
-import { createLogger } from '../../src/log';
+import { createLogger, type Logger } from '../../src/log';
 import { createHeatClient, type HeatClient } from '../../src/openstack';
 import { SecretBox } from '../../src/secrets/envelope';
 import { openStore, type Store } from '../../src/store';
@@ -98,6 +98,8 @@ const quietBundlerLogger = {
 
 export interface LabEnv {
   emulator: RunningEmulator;
+  /** What the activities log to (silent unless the test gave one); the API env logs here too. */
+  logger: Logger;
   store: Store;
   client: Client;
   config: Config;
@@ -123,6 +125,7 @@ export async function startLabEnv(
   options: Parameters<typeof labsYaml>[1] & {
     emulator?: Parameters<typeof startEmulator>[0];
     password?: string;
+    logger?: Logger;
   } = {},
 ): Promise<LabEnv> {
   installQuietRuntime();
@@ -154,10 +157,11 @@ export async function startLabEnv(
     return c;
   };
   let worker: { worker: Worker; running: Promise<void>; connection: NativeConnection } | undefined;
-  const logger = createLogger('silent', 'test');
+  const logger = options.logger ?? createLogger('silent', 'test');
 
   const env: LabEnv = {
     emulator,
+    logger,
     store,
     client,
     config,

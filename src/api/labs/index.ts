@@ -5,6 +5,7 @@ import { defineRoute, type AnyRoute } from '../route';
 import type { ApiServices } from '../services';
 import { act, launch, requireLab } from './actions';
 import { connectionOf } from './connection';
+import { labEventsRoute } from './events';
 import { listLabs } from './list';
 import {
   connectionSchema,
@@ -142,6 +143,7 @@ export function labRoutes(api: ApiServices): AnyRoute[] {
     action('suspend', 'post', 'Suspend now', 'labs'),
     action('delete', 'delete', 'Delete the stack and end the lab', 'labs'),
     action('retry', 'post', 'Retry a failed lab (admin)', 'admin'),
+    labEventsRoute(api),
     defineRoute({
       operationId: 'getLabConnection',
       method: 'get',

@@ -126,3 +126,23 @@ export const connectionSchema = z.object({
     .record(z.string(), z.string())
     .meta({ description: 'secret stack outputs, decrypted' }),
 });
+
+export const labEventsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(20),
+});
+
+export const labEventsSchema = z
+  .object({
+    events: z.array(
+      z.object({
+        at: dateTime,
+        from: labStateSchema.nullable().meta({ description: 'null for the first event of a life' }),
+        to: labStateSchema,
+        generation: z.number().int().meta({ description: 'stack generation (1 for the first)' }),
+        provider: z.string().nullable(),
+        reason: z.string(),
+        error: z.object({ code: z.string(), message: z.string() }).nullable(),
+      }),
+    ),
+  })
+  .meta({ id: 'LabEvents' });

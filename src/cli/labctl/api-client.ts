@@ -1,0 +1,121 @@
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type { LabView } from '../../api/labs/schema';
+import { CliError, EXIT } from './exit-codes';
+
+export type Lab = LabView;
+
+export interface LabPage {
+  labs: Lab[];
+  nextCursor: string | null;
+}
+
+export interface LabEventView {
+  at: string;
+  from: string | null;
+  to: string;
+  generation: number;
+  provider: string | null;
+  reason: string;
+  error: { code: string; message: string } | null;
+}
+
+export interface ProviderView {
+  name: string;
+  region: string;
+  capacity: number;
+  used: number;
+  queued: number;
+}
+
+export type LabAction = 'retry' | 'reset' | 'suspend' | 'delete';
+
+interface ApiErrorBody {
+  error?: { code?: string; message?: string; details?: unknown };
+}
+
+/** Hints for the errors support staff meet first, beside the API's own message. */
+const HINTS: Record<number, string> = {
+  401: 'set LABCTL_TOKEN (or --token) to one of the LABS_ADMIN_TOKENS',
+  403: 'labctl needs an admin token (one of LABS_ADMIN_TOKENS), not a service token',
+  409: 'see the lab with `labctl show ID`',
+  429: 'too many requests with this token: wait and try again',
+};
+
+/** The lab orchestrator's HTTP API as labctl uses it: every answer or a CliError. */
+export class LabsApiClient {
+  private readonly http: AxiosInstance;
+
+  constructor(
+    readonly baseUrl: string,
+    token: string,
+  ) {
+    this.http = axios.create({
+      baseURL: baseUrl,
+      headers: { Authorization: `Bearer ${token}` },
+      validateStatus: () => true,
+      // Long-polls hold a request up to 60 s; anything much longer is a network problem.
+      timeout: 90_000,
+    });
+  }
+
+  listLabs(query: Record<string, string | number | undefined>): Promise<LabPage> {
+    return this.call('get', '/v1/labs', { params: query });
+  }
+
+  getLab(id: string, waitSeconds?: number): Promise<Lab> {
+    return this.call('get', `/v1/labs/${id}`, {
+      params: waitSeconds ? { wait: waitSeconds } : {},
+    });
+  }
+
+  async labEvents(id: string, limit: number): Promise<LabEventView[]> {
+    const body = await this.call<{ events: LabEventView[] }>('get', `/v1/labs/${id}/events`, {
+      params: { limit },
+    });
+    return body.events;
+  }
+
+  act(id: string, action: LabAction): Promise<Lab> {
+    return action === 'delete'
+      ? this.call('delete', `/v1/labs/${id}`)
+      : this.call('post', `/v1/labs/${id}/${action}`);
+  }
+
+  async providers(): Promise<ProviderView[]> {
+    return (await this.call<{ providers: ProviderView[] }>('get', '/v1/providers')).providers;
+  }
+
+  private async call<T>(
+    method: 'get' | 'post' | 'delete',
+    path: string,
+    options: { params?: Record<string, string | number | undefined> } = {},
+  ): Promise<T> {
+    let res: AxiosResponse<unknown>;
+    try {
+      res = await this.http.request({ method, url: path, params: options.params });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      throw new CliError(
+        `cannot reach the API at ${this.baseUrl}${code ? ` (${code})` : ''}: ${(err as Error).message}` +
+          '\n  set LABCTL_URL (or --url) to where the lab orchestrator API listens',
+        EXIT.unavailable,
+      );
+    }
+    if (res.status >= 200 && res.status < 300) return res.data as T;
+    throw apiFailure(method, path, res);
+  }
+}
+
+function apiFailure(method: string, path: string, res: AxiosResponse<unknown>): CliError {
+  const body = (typeof res.data === 'object' && res.data !== null ? res.data : {}) as ApiErrorBody;
+  const code = body.error?.code ?? 'http_error';
+  const message = body.error?.message ?? (typeof res.data === 'string' ? res.data : res.statusText);
+  const lines = [`${method.toUpperCase()} ${path}: ${res.status} ${code}: ${message}`];
+  if (body.error?.details !== undefined)
+    lines.push(`  details: ${JSON.stringify(body.error.details)}`);
+  const retryAfter = res.headers['retry-after'] as string | undefined;
+  if (retryAfter) lines.push(`  retry after ${retryAfter} s`);
+  const hint = HINTS[res.status];
+  if (hint) lines.push(`  hint: ${hint}`);
+  return new CliError(lines.join('\n'), res.status >= 500 ? EXIT.unavailable : EXIT.apiError);
+}

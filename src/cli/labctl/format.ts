@@ -1,0 +1,106 @@
+import type { Lab, LabEventView, ProviderView } from './api-client';
+
+/** A plain text table: columns padded to their widest cell, no colours (scripts grep it). */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+/** Timestamps to the second, in UTC: what a support person compares with Temporal UI. */
+export const when = (iso: string | null): string =>
+  iso === null ? '-' : iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+
+const progressOf = (lab: Lab): string =>
+  lab.progress ? ` ${lab.progress.done}/${lab.progress.total}` : '';
+
+export function labsTable(labs: Lab[]): string {
+  return table(
+    ['ID', 'STATE', 'COURSE', 'LEARNER', 'LAB', 'PROVIDER', 'UPDATED', 'ERROR'],
+    labs.map((lab) => [
+      lab.id,
+      lab.state + progressOf(lab),
+      lab.courseId,
+      lab.learnerId,
+      lab.lab,
+      lab.provider ?? '-',
+      when(lab.updatedAt),
+      lab.error ? `${lab.error.code}: ${lab.error.message}` : '',
+    ]),
+  );
+}
+
+export function workflowUrl(temporalUi: string, namespace: string, labId: string): string {
+  return `${temporalUi.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${labId}`;
+}
+
+export function labDetails(lab: Lab, events: LabEventView[], uiLink: string): string {
+  const rows: Array<[string, string]> = [
+    ['id', lab.id],
+    ['state', lab.state + progressOf(lab)],
+    ['course', lab.courseId],
+    ['learner', lab.learnerId],
+    ['lab', lab.lab],
+    ['provider', lab.provider ?? '-'],
+    [
+      'stack',
+      lab.stack
+        ? `${lab.stack.name} (${lab.stack.status})${lab.stack.statusReason ? `: ${lab.stack.statusReason}` : ''}`
+        : '-',
+    ],
+    ['error', lab.error ? `${lab.error.code}: ${lab.error.message}` : '-'],
+    ['outputs', Object.keys(lab.outputs).length > 0 ? JSON.stringify(lab.outputs) : '-'],
+    ['created', when(lab.createdAt)],
+    ['updated', when(lab.updatedAt)],
+    ['last activity', when(lab.lastActivityAt)],
+    ['suspend at', when(lab.suspendAt)],
+    ['delete at', when(lab.deleteAt)],
+    ['temporal ui', uiLink],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  const head = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+  const trail =
+    events.length === 0
+      ? '(no events recorded yet)'
+      : table(
+          ['AT', 'FROM', 'TO', 'GEN', 'PROVIDER', 'REASON'],
+          events.map((e) => [
+            when(e.at),
+            e.from ?? '-',
+            e.to,
+            String(e.generation),
+            e.provider ?? '-',
+            e.reason + (e.error ? ` [${e.error.code}: ${e.error.message}]` : ''),
+          ]),
+        );
+  return `${head}\n\nrecent events (newest first)\n${trail}`;
+}
+
+const capacityText = (capacity: number): string =>
+  capacity === -1 ? 'unlimited' : capacity === 0 ? 'disabled' : String(capacity);
+
+export function providersTable(providers: ProviderView[]): string {
+  return table(
+    ['PROVIDER', 'REGION', 'CAPACITY', 'USED', 'FREE', 'QUEUED'],
+    providers.map((p) => [
+      p.name,
+      p.region,
+      capacityText(p.capacity),
+      String(p.used),
+      p.capacity === -1 ? '-' : String(Math.max(0, p.capacity - p.used)),
+      String(p.queued),
+    ]),
+  );
+}
+
+/** One progress line of --wait. */
+export function progressLine(lab: Lab, elapsedMs: number): string {
+  const seconds = Math.round(elapsedMs / 1000);
+  const error =
+    lab.state === 'failed' && lab.error ? ` (${lab.error.code}: ${lab.error.message})` : '';
+  return `${lab.id}: ${lab.state}${progressOf(lab)}${lab.progress ? ' resources' : ''}${error} [${seconds}s]`;
+}
