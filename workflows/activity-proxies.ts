@@ -2,7 +2,7 @@
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
-/** Mongo-only work: retried until the database answers again (nothing is lost while it is down). */
+/** Mongo-only work (capacity, projection): retried until the database answers again (nothing is lost while it is down). */
 export const storeActivities = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
@@ -37,7 +37,11 @@ export const waitActivities = proxyActivities<Activities>({
   },
 });
 
-/** Cheap bookkeeping (projection writes, policy reads): one marker event each in the history. */
+/**
+ * Policy reads: one marker event each in the history. Projection writes are regular activities
+ * instead: a local activity holds the workflow task open until it finishes, and with it the
+ * answer to the update that caused the transition (a launch would wait for a Mongo write).
+ */
 export const localActivities = proxyLocalActivities<Activities>({
   startToCloseTimeout: '15s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },

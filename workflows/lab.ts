@@ -574,7 +574,7 @@ class LabRun {
       { key: ProviderKey, value: this.snapshot.provider },
     ]);
     this.describe(null, reason);
-    await localActivities.recordTransition({
+    await storeActivities.recordTransition({
       snapshot: this.snapshot,
       seq: this.seq,
       from: first ? null : from,
@@ -585,7 +585,7 @@ class LabRun {
   /** An audit line without a state change. */
   private async record(reason: string): Promise<void> {
     this.seq += 1;
-    await localActivities.recordTransition({
+    await storeActivities.recordTransition({
       snapshot: this.snapshot,
       seq: this.seq,
       from: this.snapshot.state,

@@ -1,16 +1,17 @@
 import type { Collection, Db } from 'mongodb';
 
 /**
- * Provider capacity as slot documents: a reservation is the insert of `{provider}/{n}` for a
- * free n below the provider's capacity, and the unique `_id` (plus a unique index on `holder`)
- * is what makes it atomic. Counters updated in place would be simpler, but FerretDB v1 on
+ * Provider capacity as one document per lab holding a reservation (`_id` = the lab), naming a
+ * slot `{provider}/{n}` with n below the provider's capacity. A unique index on `slot` is what
+ * makes a reservation atomic: counters updated in place would be simpler, but FerretDB v1 on
  * SQLite applies updates as read-modify-write (100 concurrent `$inc` on one document left it at
- * 4 here), so only inserts against unique indexes are safe on both servers.
+ * 4 here), so only inserts against unique indexes are safe on both servers. Lookups go by `_id`
+ * because FerretDB v1 scans the collection for any other filter.
  */
-export interface SlotDocument {
+export interface HolderDocument {
   _id: string;
   provider: string;
-  holder: string;
+  slot: string;
   at: Date;
 }
 
@@ -24,18 +25,18 @@ export interface WaiterDocument {
 }
 
 export class CapacityStore {
-  readonly slots: Collection<SlotDocument>;
+  readonly holders: Collection<HolderDocument>;
   readonly waiters: Collection<WaiterDocument>;
 
   constructor(db: Db) {
-    this.slots = db.collection<SlotDocument>('capacity_slots');
+    this.holders = db.collection<HolderDocument>('capacity_holders');
     this.waiters = db.collection<WaiterDocument>('capacity_waiters');
   }
 
   async ensureIndexes(): Promise<void> {
     await Promise.all([
-      this.slots.createIndex({ holder: 1 }, { unique: true }),
-      this.slots.createIndex({ provider: 1 }),
+      this.holders.createIndex({ slot: 1 }, { unique: true }),
+      this.holders.createIndex({ provider: 1 }),
       this.waiters.createIndex({ providers: 1, enqueuedAt: 1 }),
     ]);
   }
@@ -51,27 +52,29 @@ export class CapacityStore {
     limit: number,
     now = new Date(),
   ): Promise<boolean> {
-    const held = await this.slots.findOne({ holder });
+    const held = await this.holders.findOne({ _id: holder });
     if (held) return held.provider === provider;
     if (limit === 0) return false;
-    if (limit < 0) return this.claim(`${provider}/u-${holder}`, provider, holder, now);
+    if (limit < 0) return this.claim(holder, provider, `${provider}/u-${holder}`, now);
     const taken = new Set(
-      (await this.slots.find({ provider }, { projection: { _id: 1 } }).toArray()).map((d) => d._id),
+      (await this.holders.find({ provider }, { projection: { slot: 1 } }).toArray()).map(
+        (d) => d.slot,
+      ),
     );
     for (let n = 0; n < limit; n++) {
-      const id = `${provider}/${n}`;
-      if (taken.has(id)) continue;
-      if (await this.claim(id, provider, holder, now)) return true;
+      const slot = `${provider}/${n}`;
+      if (taken.has(slot)) continue;
+      if (await this.claim(holder, provider, slot, now)) return true;
       // Lost the race for this slot, or this holder got a slot meanwhile: look again.
-      const mine = await this.slots.findOne({ holder });
+      const mine = await this.holders.findOne({ _id: holder });
       if (mine) return mine.provider === provider;
     }
     return false;
   }
 
-  private async claim(id: string, provider: string, holder: string, at: Date): Promise<boolean> {
+  private async claim(holder: string, provider: string, slot: string, at: Date): Promise<boolean> {
     try {
-      await this.slots.insertOne({ _id: id, provider, holder, at });
+      await this.holders.insertOne({ _id: holder, provider, slot, at });
       return true;
     } catch (err) {
       if ((err as { code?: number }).code === 11000) return false;
@@ -81,22 +84,22 @@ export class CapacityStore {
 
   /** Releases `holder`'s slot; a second release changes nothing. */
   async release(provider: string, holder: string): Promise<void> {
-    await this.slots.deleteOne({ provider, holder });
+    await this.holders.deleteOne({ _id: holder, provider });
   }
 
   /** Which provider (if any) holds a reservation for `holder`. */
   async holderOf(holder: string): Promise<string | null> {
-    return (await this.slots.findOne({ holder }))?.provider ?? null;
+    return (await this.holders.findOne({ _id: holder }))?.provider ?? null;
   }
 
   /** Slots still free on `provider` (Infinity when unlimited). */
   async free(provider: string, limit: number): Promise<number> {
     if (limit < 0) return Number.POSITIVE_INFINITY;
-    return Math.max(0, limit - (await this.slots.countDocuments({ provider })));
+    return Math.max(0, limit - (await this.holders.countDocuments({ provider })));
   }
 
   async usage(): Promise<Map<string, number>> {
-    const docs = await this.slots.find({}, { projection: { provider: 1 } }).toArray();
+    const docs = await this.holders.find({}, { projection: { provider: 1 } }).toArray();
     const counts = new Map<string, number>();
     for (const d of docs) counts.set(d.provider, (counts.get(d.provider) ?? 0) + 1);
     return counts;

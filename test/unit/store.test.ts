@@ -15,8 +15,8 @@ describe('the Mongo store over the wire', () => {
     );
     expect(results.filter(Boolean)).toHaveLength(20);
     expect((await store.capacity.usage()).get('cloud-a')).toBe(20);
-    const holders = await store.capacity.slots.find({ provider: 'cloud-a' }).toArray();
-    expect(new Set(holders.map((h) => h.holder))).toEqual(
+    const holders = await store.capacity.holders.find({ provider: 'cloud-a' }).toArray();
+    expect(new Set(holders.map((h) => h._id))).toEqual(
       new Set(results.flatMap((ok, i) => (ok ? [`lab_${i}`] : []))),
     );
   });
