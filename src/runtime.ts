@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { Server } from 'node:http';
 import { createActivities } from '../activities';
@@ -9,6 +9,7 @@ import type { Logger } from './log';
 import { createHeatClient, type HeatClient } from './openstack';
 import { SecretBox } from './secrets/envelope';
 import { openStore, type Store } from './store';
+import { connectTemporal } from './temporal/connection';
 import { createLabWorker } from './temporal/worker';
 
 export interface Endpoints {
@@ -43,9 +44,9 @@ export async function startRuntime(options: {
 }): Promise<Runtime> {
   const { config, env, endpoints, logger } = options;
   const store = await openStore(endpoints.mongoUri);
-  const connection = await Connection.connect({ address: endpoints.temporalAddress });
-  const client = new Client({ connection, namespace: endpoints.namespace });
-  const closers: Array<() => Promise<void>> = [() => store.close(), () => connection.close()];
+  const temporal = await connectTemporal(endpoints.temporalAddress);
+  const client = new Client({ connection: temporal.connection, namespace: endpoints.namespace });
+  const closers: Array<() => Promise<void>> = [() => store.close(), () => temporal.close()];
 
   let running: Promise<void> | undefined;
   let workerHandle: Runtime['worker'];

@@ -59,7 +59,8 @@ export function createServices(ctx: ApiContext, options: ApiOptions = {}): ApiSe
       },
       {
         flushMs: ctx.config.api.heartbeatFlush,
-        stateTtlMs: options.heartbeatStateTtlMs ?? 1_000,
+        // As stale as the coalesced heartbeat writes may be: a suspend is noticed within one flush.
+        stateTtlMs: options.heartbeatStateTtlMs ?? ctx.config.api.heartbeatFlush,
         signalEveryMs: options.heartbeatSignalEveryMs ?? 5_000,
       },
     ),

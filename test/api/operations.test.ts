@@ -1,5 +1,6 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import { connectTemporal } from '../../src/temporal/connection';
 import { openStore } from '../../src/store';
 import { testServers, uniqueDbName } from '../support/servers';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
@@ -87,13 +88,16 @@ describe('operations: OpenAPI, metrics, dependencies down', () => {
     const servers = testServers();
     const closedStore = await openStore(servers.mongoUri, { dbName: uniqueDbName('down') });
     await closedStore.close();
-    const deadConnection = await Connection.lazy({ address: '127.0.0.1:1' });
+    const deadConnection = await connectTemporal('127.0.0.1:1', { lazy: true });
     const down = createApp(
       {
         config: lab.config,
         env: testEnvironment(),
         store: closedStore,
-        temporal: { client: new Client({ connection: deadConnection }), taskQueue: 'nobody' },
+        temporal: {
+          client: new Client({ connection: deadConnection.connection }),
+          taskQueue: 'nobody',
+        },
         logger: createLogger('silent', 'api-test'),
       },
       { deadlines: { mongoMs: 1_000, temporalMs: 1_000 } },

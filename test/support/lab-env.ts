@@ -1,4 +1,5 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import { connectTemporal } from '../../src/temporal/connection';
 import {
   bundleWorkflowCode,
   DefaultLogger,
@@ -140,8 +141,8 @@ export async function startLabEnv(
     EMULATOR_PASSWORD: options.password ?? 'pw',
   });
   const store = await openStore(servers.mongoUri, { dbName: uniqueDbName('labs') });
-  const connection = await Connection.connect({ address: servers.temporalAddress });
-  const client = new Client({ connection });
+  const temporal = await connectTemporal(servers.temporalAddress);
+  const client = new Client({ connection: temporal.connection });
   const taskQueue = `labs-${randomUUID()}`;
   const heatClients = new Map<string, HeatClient>();
   const heatFor = (cfg: Config) => (name: string) => {
@@ -241,7 +242,7 @@ export async function startLabEnv(
     },
     async close() {
       await env.stopWorker();
-      await connection.close();
+      await temporal.close();
       await store.close();
       await emulator.close();
     },

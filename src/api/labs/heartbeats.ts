@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from '../../log';
 import type { Store } from '../../store';
 import { heartbeatSignal } from '../../../workflows/messages';
@@ -24,6 +24,9 @@ export interface HeartbeatOptions {
  * the workflow reads it when its idle timer fires. Only a learner back on a suspended lab needs
  * the workflow now, and gets one signal per few seconds however many heartbeats arrive.
  */
+/** Activity writes per database round trip. */
+const FLUSH_CHUNK = 100;
+
 export class HeartbeatRelay {
   private pending = new Map<string, number>();
   private readonly lastSignal = new Map<string, number>();
@@ -55,13 +58,27 @@ export class HeartbeatRelay {
 
   /** 404 for a lab never launched, 409 for a deleted one; otherwise remembered for the next flush. */
   async accept(labId: string): Promise<void> {
-    const state = await this.states.get(labId);
+    const state = (await this.states.get(labId)) ?? (await this.launchedButNotProjected(labId));
     if (state === null) throw notFound(`no lab ${labId}`);
     if (state === 'deleted') throw conflict(`lab ${labId} is deleted`, { state });
     const at = this.now();
     this.pending.set(labId, Math.max(at, this.pending.get(labId) ?? 0));
     this.deps.metrics.heartbeatsReceived.inc();
     if (state === 'suspended' || state === 'suspending') this.wake(labId, state, at);
+  }
+
+  /**
+   * A lab launched a moment ago may have a workflow but no projection yet (its first write is an
+   * activity): ask Temporal, only for ids Mongo does not know, before answering 404.
+   */
+  private async launchedButNotProjected(labId: string): Promise<LabState | null> {
+    const running = await this.deps.dependencies.temporal(
+      'heartbeat lab lookup',
+      async () =>
+        (await this.deps.client.workflow.getHandle(labId).describe()).status.name === 'RUNNING',
+      (err) => (err instanceof WorkflowNotFoundError ? notFound(`no lab ${labId}`) : undefined),
+    );
+    return running ? 'queued' : null;
   }
 
   /** A heartbeat held here and not yet flushed, so the lab object shows it at once. */
@@ -91,16 +108,21 @@ export class HeartbeatRelay {
     const batch = this.pending;
     this.pending = new Map();
     const entries = [...batch].map(([labId, at]): [string, Date] => [labId, new Date(at)]);
-    try {
-      await this.deps.dependencies.mongo('heartbeat flush', () =>
-        this.deps.store.activity.recordMany(entries),
-      );
-      this.deps.metrics.heartbeatFlushes.inc();
-      this.deps.metrics.heartbeatWrites.inc(entries.length);
-    } catch {
-      for (const [labId, at] of batch)
-        this.pending.set(labId, Math.max(at, this.pending.get(labId) ?? 0));
+    // In chunks, each under its own deadline: a slow database (FerretDB v1 applies ~300 upserts
+    // a second here) still makes progress, and reads of lab states interleave with the writes.
+    for (let i = 0; i < entries.length; i += FLUSH_CHUNK) {
+      const chunk = entries.slice(i, i + FLUSH_CHUNK);
+      try {
+        await this.deps.dependencies.mongo('heartbeat flush', () =>
+          this.deps.store.activity.recordMany(chunk),
+        );
+        this.deps.metrics.heartbeatWrites.inc(chunk.length);
+      } catch {
+        for (const [labId, at] of chunk)
+          this.pending.set(labId, Math.max(at.getTime(), this.pending.get(labId) ?? 0));
+      }
     }
+    this.deps.metrics.heartbeatFlushes.inc();
   }
 
   /** Fire and forget: the learner's 204 does not wait on Temporal. */

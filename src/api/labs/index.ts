@@ -1,4 +1,6 @@
 import type { Context } from 'koa';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { labStatusQuery } from '../../../workflows/messages';
 import type { LabAction } from '../../../workflows/state';
 import { notFound, unknownLab } from '../errors';
 import { defineRoute, type AnyRoute } from '../route';
@@ -109,7 +111,19 @@ export function labRoutes(api: ApiServices): AnyRoute[] {
       responses: [{ status: 200, description: 'the lab', schema: labSchema }],
       errors: [404],
       async handle(koa, { params, query }) {
-        let doc = await readLab(params.id);
+        let doc = await api.deps.mongo('read lab', () => store.labs.get(params.id));
+        if (!doc) {
+          // Launched a moment ago, first projection write still on its way: the workflow knows.
+          const handle = api.ctx.temporal.client.workflow.getHandle(params.id);
+          const snapshot = await api.deps.temporal(
+            'query lab',
+            () => handle.query(labStatusQuery),
+            (err) =>
+              err instanceof WorkflowNotFoundError ? notFound(`no lab ${params.id}`) : undefined,
+          );
+          koa.body = await viewOfSnapshot(api, snapshot, null);
+          return;
+        }
         if (query.wait) {
           const changed = await api.watcher.wait(
             params.id,

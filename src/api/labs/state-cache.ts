@@ -51,12 +51,17 @@ export class LabStateCache {
     const ids = [...batch.keys()];
     try {
       this.metrics.heartbeatStateReads.inc();
+      // One lookup by _id per lab rather than one `$in`: FerretDB v1 answers `_id` equality
+      // from its index but scans the whole collection for `$in` (measured: 3 ms vs ~30 ms per
+      // query at 2,000 labs), and a real MongoDB serves either from the _id index.
       const docs = await this.dependencies.mongo('heartbeat state read', () =>
-        this.store.labs.collection
-          .find({ _id: { $in: ids } }, { projection: { state: 1 } })
-          .toArray(),
+        Promise.all(
+          ids.map((id) =>
+            this.store.labs.collection.findOne({ _id: id }, { projection: { state: 1 } }),
+          ),
+        ),
       );
-      const states = new Map(docs.map((d) => [d._id, d.state]));
+      const states = new Map(docs.flatMap((d) => (d ? [[d._id, d.state] as const] : [])));
       const expires = this.now() + this.ttlMs;
       for (const [labId, lookups] of batch) {
         const state = states.get(labId) ?? null;
