@@ -59,8 +59,8 @@ export function createServices(ctx: ApiContext, options: ApiOptions = {}): ApiSe
       },
       {
         flushMs: ctx.config.api.heartbeatFlush,
-        // As stale as the coalesced heartbeat writes may be: a suspend is noticed within one flush.
-        stateTtlMs: options.heartbeatStateTtlMs ?? ctx.config.api.heartbeatFlush,
+        // Active labs are refreshed at every flush; the TTL only bounds labs that went quiet.
+        stateTtlMs: options.heartbeatStateTtlMs ?? 6 * ctx.config.api.heartbeatFlush,
         signalEveryMs: options.heartbeatSignalEveryMs ?? 5_000,
       },
     ),

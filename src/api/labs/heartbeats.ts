@@ -123,6 +123,16 @@ export class HeartbeatRelay {
       }
     }
     this.deps.metrics.heartbeatFlushes.inc();
+    // Labs that went idle-suspended while their learner was away are noticed here, within one
+    // flush of the learner's return, without a read per heartbeat.
+    try {
+      const states = await this.states.refresh(entries.map(([labId]) => labId));
+      for (const [labId, state] of states) {
+        if (state === 'suspended' || state === 'suspending') this.wake(labId, state, this.now());
+      }
+    } catch {
+      // The next flush refreshes again; cached states expire meanwhile.
+    }
   }
 
   /** Fire and forget: the learner's 204 does not wait on Temporal. */

@@ -38,6 +38,29 @@ export class LabStateCache {
     });
   }
 
+  /**
+   * Re-reads the states of labs that are sending heartbeats (called after each flush, with one
+   * query for all of them), so a cached state is never older than a flush interval for an
+   * active lab while the per-heartbeat path needs no read at all.
+   */
+  async refresh(ids: string[]): Promise<Map<string, LabState>> {
+    if (ids.length === 0) return new Map();
+    this.metrics.heartbeatStateReads.inc();
+    const docs = await this.dependencies.mongo('heartbeat state refresh', () =>
+      this.store.labs.collection
+        .find({ _id: { $in: ids } }, { projection: { state: 1 } })
+        .toArray(),
+    );
+    const expires = this.now() + this.ttlMs;
+    const states = new Map(docs.map((d) => [d._id, d.state] as const));
+    for (const id of ids) {
+      const state = states.get(id);
+      if (state && state !== 'deleted') this.entries.set(id, { state, expires });
+      else this.entries.delete(id);
+    }
+    return states;
+  }
+
   /** Drops expired entries (called from the flush timer), so the cache holds only active labs. */
   sweep(): void {
     const now = this.now();
