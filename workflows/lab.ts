@@ -72,6 +72,8 @@ class LabRun {
   private seq: number;
   private policy: LabPolicy | null = null;
   private capacityFreed = false;
+  /** When the current suspend began (workflow time), to tell a returning learner from a late heartbeat. */
+  private suspendingSince: number | undefined;
   private readonly historyLimit: number;
   private readonly initialSeq: number;
 
@@ -127,9 +129,12 @@ class LabRun {
     setHandler(retryLabUpdate, retry.handler, retry.options);
     setHandler(heartbeatSignal, ({ at }) => {
       this.lastActivityAt = Math.max(this.lastActivityAt, at);
-      // A heartbeat on a suspended lab means the learner is back.
-      if (this.snapshot.state === 'suspended' || this.snapshot.state === 'suspending')
-        this.addIntent('resume');
+      // A heartbeat on a suspended lab means the learner is back; one sent before the suspend
+      // began (relayed late by the API's coalescing) does not.
+      const suspending =
+        this.snapshot.state === 'suspended' || this.snapshot.state === 'suspending';
+      const since = this.suspendingSince ?? this.snapshot.suspendedAt ?? 0;
+      if (suspending && at > since) this.addIntent('resume');
     });
     setHandler(capacityFreedSignal, () => {
       this.capacityFreed = true;
@@ -566,6 +571,7 @@ class LabRun {
     reason: string,
   ): Promise<void> {
     const from = this.snapshot.state;
+    if (state === 'suspending') this.suspendingSince = Date.now();
     const first = !this.input.carried && this.seq === this.initialSeq;
     this.snapshot = { ...this.snapshot, ...patch, state };
     this.seq += 1;

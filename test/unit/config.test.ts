@@ -75,7 +75,12 @@ describe('configuration', () => {
       password: 'secret-a',
       interface: 'public',
     });
-    expect(config.api).toEqual({ host: '127.0.0.1', port: 8080, heartbeatFlush: 5000 });
+    expect(config.api).toEqual({
+      host: '127.0.0.1',
+      port: 8080,
+      heartbeatFlush: 5000,
+      corsOrigins: [],
+    });
     expect(config.temporal).toBeUndefined();
   });
 

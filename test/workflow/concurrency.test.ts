@@ -35,9 +35,12 @@ describe('the lab workflow under concurrent launches', () => {
     const settled = async () => {
       const docs = await env.store.labs.collection.find({ _id: { $in: ids } }).toArray();
       stackCounts.push(await liveTotal());
+      // A lab shows `queued` from its first moment; it is in the capacity queue once its
+      // reservation has been refused, so wait for both.
       return (
         docs.filter((d) => d.state === 'ready').length === 19 &&
-        docs.filter((d) => d.state === 'queued').length === 181
+        docs.filter((d) => d.state === 'queued').length === 181 &&
+        (await env.store.capacity.queuedCounts()).get('cloud-a') === 181
       );
     };
     // One capacity slot is held by the previous test's lab.

@@ -127,8 +127,11 @@ export class HeartbeatRelay {
     // flush of the learner's return, without a read per heartbeat.
     try {
       const states = await this.states.refresh(entries.map(([labId]) => labId));
-      for (const [labId, state] of states) {
-        if (state === 'suspended' || state === 'suspending') this.wake(labId, state, this.now());
+      for (const [labId, at] of entries) {
+        const state = states.get(labId);
+        // The heartbeat's own time goes with the signal: the workflow resumes only for activity
+        // that came after it began suspending.
+        if (state === 'suspended' || state === 'suspending') this.wake(labId, state, at.getTime());
       }
     } catch {
       // The next flush refreshes again; cached states expire meanwhile.
