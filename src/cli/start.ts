@@ -20,11 +20,21 @@ import { startRuntime, type Runtime } from '../runtime';
 import { startLocalEmulator } from '../emulator/local';
 import { installTemporalLogging } from '../temporal/logging';
 
+function loadEverything() {
+  try {
+    const firstEnv = readEnvironment();
+    const local = ensureLocalSecrets(firstEnv.dataDir, environmentVariables());
+    const env = readEnvironment(local.env);
+    return { local, env, config: loadConfig(env.configPath, local.env) };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(err.message);
+    process.exit(1);
+  }
+}
+
 async function main(): Promise<void> {
-  const firstEnv = readEnvironment();
-  const local = ensureLocalSecrets(firstEnv.dataDir, environmentVariables());
-  const env = readEnvironment(local.env);
-  const config = loadConfig(env.configPath, local.env);
+  const { local, env, config } = loadEverything();
   const logger = createLogger(env.logLevel, 'labs');
   installTemporalLogging(logger);
   const logDir = join(env.dataDir, 'logs');

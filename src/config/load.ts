@@ -47,17 +47,24 @@ export function parseConfig(text: string, file: string, env: EnvLookup): Config 
     }
     return undefined;
   };
-  const problem = (path: PropertyKey[], message: string): ConfigProblem => ({
+  const problem = (path: PropertyKey[], message: string, linePath = path): ConfigProblem => ({
     file,
     path: path.map(String).join('.'),
-    line: lineOf(path),
+    line: lineOf(linePath),
     message,
   });
 
   const parsed = configSchema.safeParse(doc.toJS() ?? {});
   if (!parsed.success) {
     throw new ConfigError(
-      parsed.error.issues.map((issue) => problem(issue.path, describeIssue(issue))),
+      parsed.error.issues.map((issue) =>
+        problem(
+          issue.path,
+          describeIssue(issue, doc.hasIn(issue.path as unknown[])),
+          // An unknown field is reported on its object, at the line of the field itself.
+          issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path,
+        ),
+      ),
     );
   }
   const problems: ConfigProblem[] = [];
@@ -68,10 +75,10 @@ export function parseConfig(text: string, file: string, env: EnvLookup): Config 
   return config;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue, present: boolean): string {
   if (issue.code === 'unrecognized_keys')
     return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
-  if (issue.code === 'invalid_type' && issue.input === undefined) return 'is required';
+  if (issue.code === 'invalid_type' && !present) return 'is required';
   return issue.message;
 }
 

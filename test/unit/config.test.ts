@@ -104,8 +104,12 @@ describe('configuration', () => {
     const idle = problems.find((p) => p.path === 'labs.linux-basics.idleTimeout')!;
     expect(idle).toMatchObject({ file: 'labs.yaml', line: 16 });
     expect(idle.message).toMatch(/"15 minutes" is not a duration/);
-    expect(problems.find((p) => p.path === 'labs.linux-basics')!.message).toMatch(
-      /unknown field colour/,
+    expect(problems.find((p) => p.path === 'labs.linux-basics')).toMatchObject({
+      message: 'unknown field colour',
+      line: 14,
+    });
+    expect(problems.find((p) => p.path === 'providers.0.capacity')!.message).toMatch(
+      /expected number, received string/,
     );
   });
 
