@@ -351,6 +351,67 @@ describe('fuzzing the API: generated requests to every route', () => {
     return ids.sort();
   };
 
+  it('every route: a heartbeat token only for its own lab, bad tokens 401, roles 403', async () => {
+    const otherLab = `lab_${'b'.repeat(26)}`;
+    const got: string[] = [];
+    const want: string[] = [];
+    for (const route of routes.filter((r) => r.access !== 'public')) {
+      for (const labId of route.params ? [labA, otherLab] : [labA]) {
+        const url = pathOf(route, labId);
+        const expected: Record<string, number> = {
+          heartbeatA: route.access === 'heartbeat' && labId === labA ? 204 : 403,
+          tampered: 401,
+          expired: 401,
+          otherKey: 401,
+          ...(route.access === 'admin' ? { service: 403 } : {}),
+          ...(route.access === 'service' ? { admin: 403 } : {}),
+        };
+        const tokens: Record<string, string> = {
+          heartbeatA: tokenA,
+          tampered: badTokens[0]!,
+          expired: badTokens[1]!,
+          otherKey: badTokens[2]!,
+          service: SERVICE_TOKEN,
+          admin: ADMIN_TOKEN,
+        };
+        for (const [name, status] of Object.entries(expected)) {
+          const res = await t.as(tokens[name]!).request({ method: route.method, url });
+          got.push(`${route.method} ${url} ${name} ${res.status}`);
+          want.push(`${route.method} ${url} ${name} ${status}`);
+        }
+      }
+    }
+    expect(got).toEqual(want);
+  });
+
+  it("answers the same with or without a TLS proxy's X-Forwarded-* headers (README: Security)", async () => {
+    const forwarded = {
+      'X-Forwarded-Proto': 'https',
+      'X-Forwarded-For': '203.0.113.7, 10.0.0.1',
+      'X-Forwarded-Host': 'labs.example.org',
+    };
+    const spoofed = {
+      'X-Forwarded-Proto': 'gopher',
+      'X-Forwarded-For': 'not-an-ip',
+      'X-Forwarded-Host': '',
+    };
+    for (const [method, url, token] of [
+      ['get', `/v1/labs/${labA}`, SERVICE_TOKEN],
+      ['get', '/v1/catalog', SERVICE_TOKEN],
+      ['get', '/v1/providers', ADMIN_TOKEN],
+      ['get', `/v1/labs/${labA}/connection`, ADMIN_TOKEN],
+      ['post', `/v1/labs/${labA}/heartbeat`, tokenA],
+      ['get', '/healthz', null],
+    ] as const) {
+      const plain = await t.as(token).request({ method, url });
+      for (const headers of [forwarded, spoofed]) {
+        const res = await t.as(token).request({ method, url, headers });
+        expect({ url, status: res.status }).toEqual({ url, status: plain.status });
+        if (url !== `/v1/labs/${labA}`) expect(res.data).toEqual(plain.data);
+      }
+    }
+  });
+
   it('invalid input on every route: a 4xx naming the problem, and nothing reaches Temporal or Heat', async () => {
     const heatBefore = await t.lab.emulator.admin.requestCounts();
     const routeArb = fc.constantFrom(...routes.filter((r) => r.access !== 'public'));
