@@ -3,7 +3,7 @@ import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { Server } from 'node:http';
 import { createActivities } from '../activities';
 import { capacityFreedSignal } from '../workflows/messages';
-import { createApp } from './api/app';
+import { createApp, type ApiOptions } from './api/app';
 import { TEMPLATES_DIR, type Config, type Environment } from './config';
 import type { Logger } from './log';
 import { createHeatClient, type HeatClient } from './openstack';
@@ -41,6 +41,8 @@ export async function startRuntime(options: {
   roles: { api: boolean; worker: boolean };
   workflowBundle?: WorkerOptions['workflowBundle'];
   heat?: (provider: string) => HeatClient;
+  /** API tuning (rate limit, deadlines); benchmarks raise the per-token rate limit. */
+  apiOptions?: ApiOptions;
 }): Promise<Runtime> {
   const { config, env, endpoints, logger } = options;
   const store = await openStore(endpoints.mongoUri);
@@ -96,13 +98,16 @@ export async function startRuntime(options: {
 
   let apiUrl: string | undefined;
   if (options.roles.api) {
-    const api = createApp({
-      config,
-      env,
-      store,
-      temporal: { client, taskQueue: endpoints.taskQueue },
-      logger: logger.child({ role: 'api' }),
-    });
+    const api = createApp(
+      {
+        config,
+        env,
+        store,
+        temporal: { client, taskQueue: endpoints.taskQueue },
+        logger: logger.child({ role: 'api' }),
+      },
+      options.apiOptions,
+    );
     // Runs after the server stops taking requests and before the store closes (closers run in
     // order): the last coalesced heartbeats reach Mongo.
     closers.unshift(() => api.close());

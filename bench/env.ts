@@ -1,0 +1,280 @@
+/**
+ * A self-contained bench environment: its own Temporal dev server (in memory), its own
+ * Mongo-compatible server (or MONGODB_URI), the emulator and the product (API + worker) in this
+ * process, all on free ports and under a temporary directory, so a bench never collides with a
+ * running `npm start`.
+ */
+import {
+  DefaultLogger,
+  makeTelemetryFilterString,
+  Runtime as TemporalRuntime,
+} from '@temporalio/worker';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig, type Config, type Environment } from '../src/config';
+import { startEmulator, type RunningEmulator } from '../src/emulator';
+import { startMongoServer, type MongoServer } from '../src/local/mongo-server';
+import { startTemporalDevServer, type TemporalDevServer } from '../src/local/temporal-dev-server';
+import { readTools } from '../src/local/tools';
+import { createLogger } from '../src/log';
+import { startRuntime, type Runtime } from '../src/runtime';
+import { request } from './http';
+
+export const COURSE = 'course-v1:Bench+Labs+2026';
+
+export interface BenchEnv {
+  apiUrl: string;
+  serviceToken: string;
+  adminToken: string;
+  runtime: Runtime;
+  emulator: RunningEmulator;
+  config: Config;
+  mongoKind: string;
+  temporal: TemporalDevServer;
+  mongo?: MongoServer;
+  /** FerretDB's debug endpoint (Prometheus metrics), when the bench started FerretDB. */
+  ferretMetricsUrl?: string;
+  close(): Promise<void>;
+}
+
+function configYaml(authUrl: string, heartbeatFlush: string): string {
+  return `
+api: { host: 127.0.0.1, port: 0, heartbeatFlush: ${heartbeatFlush} }
+providers:
+  - name: local
+    auth: { authUrl: "${authUrl}", username: labs, passwordEnv: BENCH_EMULATOR_PASSWORD, projectName: labs, userDomainName: Default, projectDomainName: Default }
+    region: RegionOne
+    capacity: -1
+labs:
+  demo:
+    template: test/secret-lab.yaml
+    parameters: { create_wait_secs: 0 }
+    providers: [local]
+    connection: { protocol: ssh, hostOutput: public_ip, port: 22, username: learner }
+    secretOutputs: [password]
+    launchTimeout: 10m
+    idleTimeout: 1h
+    deleteAfter: 14d
+`;
+}
+
+export async function startBenchEnv(options: { heartbeatFlush?: string } = {}): Promise<BenchEnv> {
+  TemporalRuntime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } },
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'labs-bench-'));
+  const tools = readTools();
+  const temporal = await startTemporalDevServer({
+    cli: tools.temporalCli,
+    logDir: dir,
+    headless: true,
+  });
+  let mongo: MongoServer | undefined;
+  let mongoUri: string;
+  let mongoKind: string;
+  const external = process.env.MONGODB_URI;
+  if (external) {
+    const url = new URL(external.replace(/^mongodb:/, 'http:'));
+    url.pathname = `/labs_bench_${Date.now()}`;
+    mongoUri = url.toString().replace(/^http:/, 'mongodb:');
+    mongoKind = 'MONGODB_URI';
+  } else {
+    mongo = await startMongoServer({ tools, dataDir: join(dir, 'mongo'), logDir: dir });
+    mongoUri = `${mongo.uri}labs_bench`;
+    mongoKind = mongo.kind;
+  }
+  const emulator = await startEmulator({ createDelayMs: 50, actionDelayMs: 50, deleteDelayMs: 50 });
+  const config = parseConfig(
+    configYaml(emulator.authUrl, options.heartbeatFlush ?? '5s'),
+    'bench-labs.yaml',
+    { BENCH_EMULATOR_PASSWORD: 'bench' },
+  );
+  const serviceToken = randomBytes(24).toString('base64url');
+  const adminToken = randomBytes(24).toString('base64url');
+  const env: Environment = {
+    configPath: 'bench-labs.yaml',
+    serviceTokens: [serviceToken],
+    adminTokens: [adminToken],
+    secretsKeys: [{ id: 'bench', key: randomBytes(32) }],
+    dataDir: dir,
+    logLevel: 'silent',
+  };
+  const runtime = await startRuntime({
+    config,
+    env,
+    endpoints: {
+      temporalAddress: temporal.address,
+      namespace: 'default',
+      taskQueue: 'labs-bench',
+      mongoUri,
+    },
+    logger: createLogger('silent', 'bench'),
+    roles: { api: true, worker: true },
+    // The default limit (50/s per token) is for runaway clients; a class's launches come
+    // through one service token, which is what the storm measures.
+    apiOptions: { rateLimit: { perSecond: 1_000_000, burst: 1_000_000 } },
+  });
+  let ferretMetricsUrl: string | undefined;
+  if (mongo?.kind === 'ferretdb') {
+    const cmdline = readFileSync(`/proc/${mongo.pid}/cmdline`, 'utf8').split('\0');
+    const debug = cmdline.find((a) => a.startsWith('--debug-addr='));
+    if (debug) ferretMetricsUrl = `http://${debug.slice('--debug-addr='.length)}/debug/metrics`;
+  }
+  return {
+    apiUrl: runtime.apiUrl!,
+    serviceToken,
+    adminToken,
+    runtime,
+    emulator,
+    config,
+    mongoKind,
+    temporal,
+    mongo,
+    ferretMetricsUrl,
+    async close() {
+      // A wedged FerretDB must not hold the run: the product gets 20 s to stop cleanly.
+      await Promise.race([runtime.close(), new Promise((r) => setTimeout(r, 20_000))]);
+      await emulator.close();
+      await mongo?.stop();
+      await temporal.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU use of the bench's processes over a window: cores used on average by each. */
+export class CpuWindow {
+  private readonly start: Record<string, number>;
+  private readonly t0 = Date.now();
+  constructor(private readonly pids: Record<string, number | undefined>) {
+    this.start = this.sample();
+  }
+  private sample(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(this.pids))
+      if (pid !== undefined) out[name] = cpuSeconds(pid);
+    return out;
+  }
+  /** Cores used by each process since the window started (1.0 = one core busy). */
+  cores(): Record<string, number> {
+    const now = this.sample();
+    const wall = (Date.now() - this.t0) / 1000;
+    const out: Record<string, number> = {};
+    for (const name of Object.keys(now))
+      out[name] = Number(((now[name]! - this.start[name]!) / wall).toFixed(2));
+    return out;
+  }
+}
+
+export function cpuPids(env: BenchEnv): Record<string, number | undefined> {
+  return { product: process.pid, temporal: env.temporal.pid, mongo: env.mongo?.pid };
+}
+
+export function describeCpu(cores: Record<string, number>): string {
+  return Object.entries(cores)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+}
+
+/** FerretDB's client request counter (all commands), when its debug endpoint is known. */
+export async function ferretRequests(env: BenchEnv): Promise<number | undefined> {
+  if (!env.ferretMetricsUrl) return undefined;
+  try {
+    const text = (await request(env.ferretMetricsUrl, { timeoutMs: 5000 })).body;
+    let sum = 0;
+    for (const line of text.split('\n'))
+      if (line.startsWith('ferretdb_client_requests_total'))
+        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    return sum;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Launches labs through the API, `concurrency` at a time; returns ids, tokens and latencies. */
+export async function launchLabs(
+  env: BenchEnv,
+  learners: string[],
+  concurrency: number,
+): Promise<{
+  labs: Array<{ id: string; token: string; learner: string; sentAt: number }>;
+  latenciesMs: number[];
+  errors: number;
+  seconds: number;
+}> {
+  const labs: Array<{ id: string; token: string; learner: string; sentAt: number }> = [];
+  const latenciesMs: number[] = [];
+  let errors = 0;
+  let next = 0;
+  const t0 = Date.now();
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, learners.length) }, async () => {
+      while (next < learners.length) {
+        const learner = learners[next++]!;
+        const sentAt = Date.now();
+        const start = process.hrtime.bigint();
+        const answer = await request(`${env.apiUrl}/v1/labs`, {
+          method: 'POST',
+          token: env.serviceToken,
+          body: { courseId: COURSE, learnerId: learner, lab: 'demo' },
+          timeoutMs: 60_000,
+        }).catch(() => undefined);
+        latenciesMs.push(Number(process.hrtime.bigint() - start) / 1e6);
+        if (!answer || answer.status >= 300) {
+          errors++;
+          continue;
+        }
+        const lab = JSON.parse(answer.body) as { id: string; heartbeatToken: string };
+        labs.push({ id: lab.id, token: lab.heartbeatToken, learner, sentAt });
+      }
+    }),
+  );
+  return { labs, latenciesMs, errors, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** Waits until every lab's projection says `state` (reading Mongo directly, by _id). */
+export async function waitForState(
+  env: BenchEnv,
+  ids: string[],
+  state: string,
+  timeoutMs: number,
+): Promise<{ reached: number; seconds: number; readErrors: number }> {
+  const t0 = Date.now();
+  const labs = env.runtime.store.db.collection<{ _id: string; state: string }>('labs');
+  let reached = 0;
+  let readErrors = 0;
+  while (Date.now() - t0 < timeoutMs) {
+    let now = 0;
+    try {
+      for (let i = 0; i < ids.length; i += 500) {
+        const docs = await labs
+          .find({ _id: { $in: ids.slice(i, i + 500) } }, { projection: { state: 1 } })
+          .maxTimeMS(10_000)
+          .toArray();
+        now += docs.filter((d) => d.state === state).length;
+      }
+      reached = now;
+    } catch {
+      readErrors++; // Mongo (FerretDB) not answering: counted, and tried again
+    }
+    if (reached >= ids.length) break;
+    process.stdout.write(`\r  ${state}: ${reached}/${ids.length} (read errors ${readErrors})   `);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  process.stdout.write('\n');
+  return { reached, seconds: (Date.now() - t0) / 1000, readErrors };
+}
