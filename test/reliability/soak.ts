@@ -1,0 +1,652 @@
+import {
+  ApplicationFailure,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
+import { keystoneId } from '../../src/emulator/keystone-api';
+import type { FaultSpec } from '../../src/emulator';
+import {
+  deleteLabUpdate,
+  heartbeatSignal,
+  INVALID_STATE_ERROR,
+  resetLabUpdate,
+  retryLabUpdate,
+  suspendLabUpdate,
+} from '../../workflows/messages';
+import { TRANSITIONAL_STATES, type LabSnapshot, type LabState } from '../../workflows/state';
+import type { LabEnv } from '../support/lab-env';
+
+/**
+ * The chaos soak of issue 9: a seeded random mix of learner and staff actions over a pool of
+ * labs, while the emulator injects faults and the worker is restarted at random moments; then
+ * the faults stop, every lab settles, failed labs are retried, and the invariants are checked.
+ * A breach names its lab; the seed replays the run's choices (timing still varies).
+ */
+
+export interface SoakOptions {
+  seed: number;
+  labs: number;
+  /** Length of the chaos phase. */
+  seconds: number;
+  /** The capacity every provider of the env was configured with. */
+  capacity: number;
+  providers: string[];
+  /** Concurrent actors issuing actions. */
+  actors?: number;
+  /** Mean pause between worker restarts, in ms. */
+  restartEveryMs?: number;
+  /** Deadline for every lab to settle once the chaos stops. */
+  settleMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface SoakResult {
+  seed: number;
+  labs: number;
+  operations: Record<string, number>;
+  /** Updates a validator refused (InvalidLabState) or aimed at a closed lab: expected. */
+  refused: number;
+  faults: Record<string, number>;
+  workerRestarts: number;
+  /** Client calls that failed for another reason (printed, not breaches). */
+  clientErrors: string[];
+  breaches: string[];
+  seconds: number;
+  summary: string;
+}
+
+/** mulberry32: a small seeded PRNG, so a run's choices replay from its seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A short pause between random actions (bounded by the caller: at most a few hundred ms). */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `condition` until it holds or the deadline passes; returns whether it held. */
+export async function waitUntil(
+  condition: () => Promise<boolean>,
+  timeoutMs: number,
+  pollMs = 250,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return true;
+    if (Date.now() >= deadline) return false;
+    await delay(Math.min(pollMs, Math.max(1, deadline - Date.now())));
+  }
+}
+
+const STABLE: readonly LabState[] = ['ready', 'suspended', 'failed', 'deleted'];
+const UP_STACK: Record<string, readonly string[]> = {
+  ready: ['CREATE_COMPLETE', 'RESUME_COMPLETE'],
+  suspended: ['SUSPEND_COMPLETE'],
+};
+
+type Outcome = 'ok' | 'refused' | 'error';
+
+interface Lab {
+  id: string;
+  learnerId: string;
+  suffix: string;
+  launched: boolean;
+  /** The learner is active: heartbeats keep flowing. */
+  active: boolean;
+}
+
+export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakResult> {
+  const started = Date.now();
+  const rand = prng(options.seed);
+  const log = options.log ?? (() => undefined);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
+  const between = (min: number, max: number) => min + Math.floor(rand() * (max - min + 1));
+
+  const labs: Lab[] = Array.from({ length: options.labs }, (_, i) => {
+    const learnerId = `soak-${options.seed}-${i}`;
+    const id = env.labId({ learnerId });
+    return { id, learnerId, suffix: id.replace(/^lab_/, ''), launched: false, active: false };
+  });
+  const bySuffix = new Map(labs.map((l) => [l.suffix, l]));
+  const ids = labs.map((l) => l.id);
+  const projectOf = new Map(options.providers.map((p) => [keystoneId('project', p), p]));
+
+  const operations: Record<string, number> = {};
+  const faults: Record<string, number> = {};
+  const clientErrors: string[] = [];
+  const breaches = new Set<string>();
+  let refused = 0;
+  let workerRestarts = 0;
+  let workerUp = true;
+  let stopping = false;
+  const count = (table: Record<string, number>, kind: string) => {
+    table[kind] = (table[kind] ?? 0) + 1;
+  };
+  const breach = (line: string) => {
+    if (!breaches.has(line)) log(`BREACH ${line}`);
+    breaches.add(line);
+  };
+
+  /** Runs one client call, classifying its failure: a refusal is expected, anything else is noted. */
+  const attempt = async (what: string, lab: Lab, call: () => Promise<unknown>) => {
+    count(operations, what);
+    let outcome: Outcome = 'ok';
+    try {
+      await call();
+    } catch (err) {
+      if (isRefusal(err)) {
+        refused += 1;
+        outcome = 'refused';
+      } else {
+        outcome = 'error';
+        const line = `${what} ${lab.id}: ${(err as Error).message}`;
+        if (clientErrors.length < 50) clientErrors.push(line);
+        log(`client error: ${line}`);
+      }
+    }
+    return outcome;
+  };
+  const handle = (lab: Lab) => env.client.workflow.getHandle(lab.id);
+  const update = (
+    what: 'suspend' | 'reset' | 'delete' | 'retry',
+    lab: Lab,
+  ): Promise<LabSnapshot> => {
+    const def = {
+      suspend: suspendLabUpdate,
+      reset: resetLabUpdate,
+      delete: deleteLabUpdate,
+      retry: retryLabUpdate,
+    }[what];
+    return handle(lab).executeUpdate(def, { args: [{ version: 1, requestedBy: 'soak' }] });
+  };
+  const projections = async () =>
+    new Map(
+      (
+        await env.store.labs.collection
+          .find({ _id: { $in: ids } }, { projection: { state: 1, error: 1 } })
+          .toArray()
+      ).map((d) => [d._id, d]),
+    );
+  const inState = async (state: LabState): Promise<Lab[]> => {
+    const docs = await env.store.labs.collection
+      .find({ _id: { $in: ids }, state }, { projection: { _id: 1 } })
+      .toArray();
+    const wanted = new Set(docs.map((d) => d._id));
+    return labs.filter((l) => wanted.has(l.id));
+  };
+  const heartbeat = async (lab: Lab) => {
+    const at = new Date();
+    await env.store.activity.record(lab.id, at);
+    // What the API does: a learner back on a suspended lab reaches the workflow as a signal.
+    const doc = await env.store.labs.get(lab.id);
+    if (doc && (doc.state === 'suspended' || doc.state === 'suspending'))
+      await handle(lab).signal(heartbeatSignal, { version: 1, at: at.getTime() });
+  };
+
+  // ---- learners and staff ----------------------------------------------------------------
+
+  const actions: Array<[number, string, () => Promise<unknown>]> = [
+    [
+      5,
+      'launch',
+      async () => {
+        const lab = pick(labs);
+        lab.launched = true;
+        lab.active = true;
+        return attempt('launch', lab, () => env.launch({ learnerId: lab.learnerId }));
+      },
+    ],
+    [
+      2,
+      'launch-duplicates',
+      async () => {
+        const lab = pick(labs);
+        lab.launched = true;
+        lab.active = true;
+        const n = between(2, 5);
+        const answers = await Promise.all(
+          Array.from({ length: n }, () =>
+            attempt('launch-duplicate', lab, () => env.launch({ learnerId: lab.learnerId })),
+          ),
+        );
+        return answers;
+      },
+    ],
+    [
+      4,
+      'heartbeat',
+      async () => {
+        const lab = pickLaunched();
+        lab.active = true;
+        return attempt('heartbeat', lab, () => heartbeat(lab));
+      },
+    ],
+    [
+      3,
+      'idle',
+      async () => {
+        const active = labs.filter((l) => l.active);
+        if (active.length === 0) return;
+        count(operations, 'idle');
+        pick(active).active = false;
+      },
+    ],
+    [
+      2,
+      'resume',
+      async () => {
+        const suspended = await inState('suspended');
+        if (suspended.length === 0) return;
+        const lab = pick(suspended);
+        lab.active = true;
+        return attempt('resume', lab, () => env.launch({ learnerId: lab.learnerId }));
+      },
+    ],
+    [
+      1,
+      'suspend',
+      async () => {
+        const lab = pickLaunched();
+        return attempt('suspend', lab, () => update('suspend', lab));
+      },
+    ],
+    [
+      2,
+      'reset',
+      async () => {
+        const lab = pickLaunched();
+        return attempt('reset', lab, () => update('reset', lab));
+      },
+    ],
+    [
+      2,
+      'delete',
+      async () => {
+        const lab = pickLaunched();
+        lab.active = false;
+        return attempt('delete', lab, () => update('delete', lab));
+      },
+    ],
+    [
+      2,
+      'retry',
+      async () => {
+        const failed = await inState('failed');
+        const lab = failed.length > 0 && rand() < 0.8 ? pick(failed) : pickLaunched();
+        return attempt('retry', lab, () => update('retry', lab));
+      },
+    ],
+  ];
+  function pickLaunched(): Lab {
+    const launched = labs.filter((l) => l.launched);
+    return launched.length > 0 ? pick(launched) : pick(labs);
+  }
+  const totalWeight = actions.reduce((s, [w]) => s + w, 0);
+  const chooseAction = () => {
+    let r = rand() * totalWeight;
+    for (const [w, , run] of actions) {
+      r -= w;
+      if (r < 0) return run;
+    }
+    return actions[0]![2];
+  };
+
+  const chaosEnds = started + options.seconds * 1000;
+  const actor = async () => {
+    while (Date.now() < chaosEnds) {
+      await chooseAction()();
+      await delay(between(0, 200));
+    }
+  };
+
+  /** Active learners' browsers: one heartbeat write for all of them, about every second. */
+  const heartbeats = async () => {
+    while (!stopping) {
+      const entries = labs.filter((l) => l.active).map((l): [string, Date] => [l.id, new Date()]);
+      await env.store.activity.recordMany(entries).catch(() => undefined);
+      await delay(1000);
+    }
+  };
+
+  // ---- chaos -----------------------------------------------------------------------------
+
+  const inject = async (
+    kind: string,
+    input: Parameters<typeof env.emulator.admin.injectFault>[0],
+  ) => {
+    count(faults, kind);
+    await env.emulator.admin.injectFault(input);
+  };
+  const pendingCreateFailures = new Set<string>();
+  const chaosActions: Array<[number, () => Promise<void>]> = [
+    [
+      4,
+      () => {
+        const status = pick([500, 502, 503, 504]);
+        const method = pick([undefined, 'GET', 'POST', 'DELETE']);
+        const afterHandling = method === 'POST' && rand() < 0.3;
+        const fault: FaultSpec = {
+          kind: 'status',
+          status,
+          ...(afterHandling ? { afterHandling } : {}),
+        };
+        return inject(afterHandling ? '5xx-after-handling' : '5xx', {
+          ...(method ? { method } : {}),
+          path: '/stacks',
+          times: between(1, 3),
+          fault,
+        });
+      },
+    ],
+    [
+      3,
+      () =>
+        inject('latency', {
+          path: '/stacks',
+          times: between(1, 4),
+          fault: { kind: 'latency', ms: between(100, 1500) },
+        }),
+    ],
+    [
+      1,
+      () =>
+        inject('connection-reset', {
+          path: '/stacks',
+          times: between(1, 2),
+          fault: { kind: 'reset' },
+        }),
+    ],
+    [
+      2,
+      () =>
+        inject('quota', {
+          method: 'POST',
+          path: '/stacks$',
+          times: between(1, 2),
+          fault: { kind: 'quota' },
+        }),
+    ],
+    [
+      1,
+      () => inject('unauthorized', { path: '/stacks', times: 1, fault: { kind: 'unauthorized' } }),
+    ],
+    [
+      3,
+      async () => {
+        const lab = pickLaunched();
+        const snapshot = await env.status(lab.id).catch(() => null);
+        if (!snapshot || snapshot.state === 'deleted') return;
+        const stackName = `demo-${lab.suffix}-g${snapshot.generation + between(1, 2)}`;
+        if (pendingCreateFailures.has(stackName)) return;
+        pendingCreateFailures.add(stackName);
+        count(faults, 'create-failed');
+        await env.emulator.admin.failNextCreate({ stackName });
+      },
+    ],
+  ];
+  const chaosWeight = chaosActions.reduce((s, [w]) => s + w, 0);
+  const chaos = async () => {
+    while (Date.now() < chaosEnds) {
+      let r = rand() * chaosWeight;
+      const run = chaosActions.find(([w]) => (r -= w) < 0)?.[1] ?? chaosActions[0]![1];
+      await run().catch((err: Error) => log(`chaos: ${err.message}`));
+      await delay(between(200, 1200));
+    }
+  };
+  const restarts = async () => {
+    const mean = options.restartEveryMs ?? 8000;
+    while (Date.now() + mean / 2 < chaosEnds) {
+      await delay(between(mean / 2, (mean * 3) / 2));
+      if (Date.now() >= chaosEnds) break;
+      workerUp = false;
+      await env.stopWorker();
+      workerRestarts += 1;
+      await delay(between(0, 1500));
+      await env.startWorker();
+      workerUp = true;
+    }
+  };
+
+  // ---- sampled invariants ----------------------------------------------------------------
+
+  const liveStacks = async () =>
+    (await env.emulator.admin.stacks()).filter((s) => s.status !== 'DELETE_COMPLETE');
+  const checkCapacityAndStacks = async (when: string) => {
+    const live = await liveStacks();
+    const perProvider = new Map<string, number>();
+    const perLab = new Map<string, string[]>();
+    for (const s of live) {
+      const provider = projectOf.get(s.projectId);
+      if (!provider) breach(`${when}: stack ${s.name} in an unknown project ${s.projectId}`);
+      else perProvider.set(provider, (perProvider.get(provider) ?? 0) + 1);
+      const lab = bySuffix.get(stackSuffix(s.name));
+      if (!lab) {
+        breach(`${when}: stack ${s.name} (${s.status}) belongs to no lab of this run`);
+        continue;
+      }
+      perLab.set(lab.id, [...(perLab.get(lab.id) ?? []), `${s.name}:${s.status}`]);
+    }
+    for (const [labId, names] of perLab)
+      if (names.length > 1)
+        breach(`${when}: lab ${labId} has ${names.length} live stacks: ${names.join(', ')}`);
+    const usage = await env.store.capacity.usage();
+    for (const provider of options.providers) {
+      const held = usage.get(provider) ?? 0;
+      const stacks = perProvider.get(provider) ?? 0;
+      if (options.capacity >= 0 && held > options.capacity)
+        breach(`${when}: ${provider} capacity holders ${held} > capacity ${options.capacity}`);
+      if (options.capacity >= 0 && stacks > options.capacity)
+        breach(`${when}: ${provider} live stacks ${stacks} > capacity ${options.capacity}`);
+    }
+    return { live, perProvider, usage };
+  };
+  let samples = 0;
+  const sampler = async () => {
+    while (Date.now() < chaosEnds) {
+      samples += 1;
+      await checkCapacityAndStacks('during the run').catch((err: Error) =>
+        log(`sample: ${err.message}`),
+      );
+      const failedWithoutError = await env.store.labs.collection
+        .find({ _id: { $in: ids }, state: 'failed', error: null })
+        .toArray();
+      for (const d of failedWithoutError)
+        breach(`during the run: lab ${d._id} is failed without an error`);
+      await delay(between(500, 1000));
+    }
+  };
+
+  log(`soak: seed=${options.seed} labs=${options.labs} seconds=${options.seconds}`);
+  const browsers = heartbeats();
+  await Promise.all([
+    ...Array.from({ length: options.actors ?? 3 }, actor),
+    chaos(),
+    restarts(),
+    sampler(),
+  ]);
+  // Heartbeats go on through the settle phase: ready labs stay ready while being checked.
+  for (const lab of labs) lab.active = lab.launched;
+
+  // ---- settle ----------------------------------------------------------------------------
+
+  if (!workerUp) await env.startWorker();
+  await env.emulator.admin.clearFaults();
+  const settleMs = options.settleMs ?? 90_000;
+  log(`soak: chaos over after ${seconds(started)} s; settling`);
+
+  const isFull = async (): Promise<boolean> => {
+    const usage = await env.store.capacity.usage();
+    return (
+      options.capacity >= 0 &&
+      options.providers.every((p) => (usage.get(p) ?? 0) >= options.capacity)
+    );
+  };
+  /** Stable, or queued while every provider is full (the documented wait for capacity). */
+  const allSettled = async () => {
+    const docs = await projections();
+    const full = await isFull();
+    return labs.every((l) => {
+      const state = docs.get(l.id)?.state;
+      return state === undefined || STABLE.includes(state) || (state === 'queued' && full);
+    });
+  };
+  const settled = await waitUntil(allSettled, settleMs, 500);
+  if (!settled) log('soak: not every lab settled in time');
+
+  for (let round = 1; round <= 3; round++) {
+    const failed = await inState('failed');
+    if (failed.length === 0) break;
+    log(`soak: retrying ${failed.length} failed labs (round ${round})`);
+    for (const lab of failed) {
+      const doc = await env.store.labs.get(lab.id);
+      if (!doc?.error) breach(`lab ${lab.id} is failed without an error`);
+      await attempt('final-retry', lab, () => update('retry', lab));
+    }
+    await waitUntil(allSettled, settleMs, 500);
+  }
+
+  // ---- final invariants ------------------------------------------------------------------
+
+  const finalBreaches = async (): Promise<string[]> => {
+    const found: string[] = [];
+    const { live, perProvider, usage } = await checkCapacityAndStacks('at the end');
+    const full = await isFull();
+    const snapshots = new Map<string, LabSnapshot | 'closed'>();
+    for (const lab of labs) {
+      const doc = await env.store.labs.get(lab.id);
+      let status: string;
+      try {
+        status = (await handle(lab).describe()).status.name;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) {
+          if (doc) found.push(`lab ${lab.id}: projection ${doc.state} but no workflow`);
+          continue;
+        }
+        throw err;
+      }
+      if (status !== 'RUNNING') {
+        snapshots.set(lab.id, 'closed');
+        if (status !== 'COMPLETED') found.push(`lab ${lab.id}: workflow closed as ${status}`);
+        if (doc?.state !== 'deleted')
+          found.push(`lab ${lab.id}: workflow closed but projection says ${doc?.state}`);
+        continue;
+      }
+      const s = await env.status(lab.id);
+      snapshots.set(lab.id, s);
+      const where = `lab ${lab.id} (${s.state}, g${s.generation}, ${s.provider ?? 'no provider'})`;
+      if (!doc) found.push(`${where}: no projection`);
+      else {
+        if (doc.state !== s.state) found.push(`${where}: projection says ${doc.state}`);
+        if (doc.generation !== s.generation)
+          found.push(`${where}: projection generation ${doc.generation}`);
+        if ((doc.stack?.name ?? null) !== (s.stack?.name ?? null))
+          found.push(`${where}: projection stack ${doc.stack?.name} vs ${s.stack?.name}`);
+      }
+      if (s.state === 'failed')
+        found.push(`${where}: still failed after retry (${s.error?.code}: ${s.error?.message})`);
+      else if (TRANSITIONAL_STATES.includes(s.state) && !(s.state === 'queued' && full))
+        found.push(`${where}: left in a transitional state`);
+      const upStatuses = UP_STACK[s.state];
+      if (upStatuses) {
+        const mine = live.find((st) => st.name === s.stack?.name);
+        if (!mine) found.push(`${where}: its stack ${s.stack?.name} is not in Heat`);
+        else if (!upStatuses.includes(mine.status))
+          found.push(`${where}: its stack ${mine.name} is ${mine.status}`);
+        else if (projectOf.get(mine.projectId) !== s.provider)
+          found.push(`${where}: its stack is on ${projectOf.get(mine.projectId)}`);
+      }
+    }
+    for (const st of live) {
+      const lab = bySuffix.get(stackSuffix(st.name));
+      const s = lab ? snapshots.get(lab.id) : undefined;
+      if (!lab || !s || s === 'closed' || s.state === 'deleted' || s.stack?.name !== st.name)
+        found.push(
+          `orphan stack ${st.name} (${st.status}) of lab ${lab?.id ?? '?'} (lab's stack: ${
+            s === 'closed' ? 'workflow closed' : (s?.stack?.name ?? 'none')
+          })`,
+        );
+    }
+    for (const provider of options.providers) {
+      const held = usage.get(provider) ?? 0;
+      const stacks = perProvider.get(provider) ?? 0;
+      if (held !== stacks)
+        found.push(`${provider}: ${held} capacity holders but ${stacks} live stacks`);
+    }
+    const holders = await env.store.capacity.holders.find({ _id: { $in: ids } }).toArray();
+    for (const h of holders) {
+      const s = snapshots.get(h._id);
+      if (!s || s === 'closed' || s.provider !== h.provider)
+        found.push(
+          `lab ${h._id}: holds capacity on ${h.provider} but ${
+            s === 'closed' ? 'its workflow is closed' : `its provider is ${s?.provider ?? 'none'}`
+          }`,
+        );
+    }
+    return found;
+  };
+
+  let last: string[] = [];
+  await waitUntil(
+    async () => {
+      last = await finalBreaches();
+      return last.length === 0;
+    },
+    45_000,
+    2000,
+  );
+  for (const line of last) breach(line);
+  stopping = true;
+  await browsers;
+
+  const result: SoakResult = {
+    seed: options.seed,
+    labs: options.labs,
+    operations,
+    refused,
+    faults,
+    workerRestarts,
+    clientErrors,
+    breaches: [...breaches],
+    seconds: seconds(started),
+    summary: '',
+  };
+  const finalStates: Record<string, number> = {};
+  for (const doc of (await projections()).values()) count(finalStates, doc.state);
+  const total = (t: Record<string, number>) => Object.values(t).reduce((a, b) => a + b, 0);
+  result.summary =
+    `soak seed=${result.seed} labs=${result.labs} ` +
+    `operations=${total(operations)} ${JSON.stringify(operations)} refused=${refused} ` +
+    `faults=${total(faults)} ${JSON.stringify(faults)} workerRestarts=${workerRestarts} ` +
+    `samples=${samples} finalStates=${JSON.stringify(finalStates)} clientErrors=${clientErrors.length} breaches=${breaches.size} ` +
+    `seconds=${result.seconds}`;
+  return result;
+}
+
+/** `demo-<suffix>-g<n>` -> suffix. */
+function stackSuffix(name: string): string {
+  return name.replace(/^[^-]+-/, '').replace(/-g\d+$/, '');
+}
+
+function seconds(since: number): number {
+  return Math.round((Date.now() - since) / 100) / 10;
+}
+
+/** An update a validator refused, or one aimed at a lab whose workflow is closed (the API's 409). */
+function isRefusal(err: unknown): boolean {
+  if (err instanceof WorkflowUpdateFailedError) {
+    const cause = err.cause;
+    return cause instanceof ApplicationFailure && cause.type === INVALID_STATE_ERROR;
+  }
+  return (
+    err instanceof WorkflowNotFoundError ||
+    (err instanceof Error && /already completed/i.test(err.message))
+  );
+}
