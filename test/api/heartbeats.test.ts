@@ -1,5 +1,6 @@
 import { createApp } from '../../src/api/app';
 import { createLogger } from '../../src/log';
+import { pace } from '../support/wait';
 import { eventually, startApiEnv, testEnvironment, type ApiEnv } from './api-env';
 
 type Lab = { id: string; state: string; heartbeatToken: string; lastActivityAt: string | null };
@@ -43,7 +44,7 @@ describe('heartbeats: coalesced, keep a lab ready, resume a suspended one', () =
     while (Date.now() < until) {
       expect((await beat.post(`/v1/labs/${lab.id}/heartbeat`)).status).toBe(204);
       expect((await t.lab.status(lab.id)).state).toBe('ready');
-      await new Promise((r) => setTimeout(r, 250));
+      await pace(250);
     }
     expect((await t.lab.status(lab.id)).readyAt).toBe(ready.readyAt);
     expect(await signalsIn(lab.id)).toBe(0);

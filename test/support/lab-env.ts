@@ -21,6 +21,7 @@ import { createLabWorker } from '../../src/temporal/worker';
 import { capacityFreedSignal, labStatusQuery } from '../../workflows/messages';
 import type { LabSnapshot, LabState } from '../../workflows/state';
 import { testServers, uniqueDbName } from './servers';
+import { eventually } from './wait';
 
 export const SECRETS_KEY = { id: 'test1', key: Buffer.alloc(32, 42) };
 
@@ -223,16 +224,19 @@ export async function startLabEnv(
     },
     async waitForState(labId, state, timeoutMs = 30_000) {
       const wanted = Array.isArray(state) ? state : [state];
-      const deadline = Date.now() + timeoutMs;
       let last: LabSnapshot | undefined;
-      while (Date.now() < deadline) {
-        last = await env.status(labId).catch(() => last);
-        if (last && wanted.includes(last.state)) return last;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error(
-        `lab ${labId} did not reach ${wanted.join('|')} within ${timeoutMs} ms (last: ${last?.state}, error: ${JSON.stringify(last?.error)})`,
-      );
+      return eventually(
+        `lab ${labId} to reach ${wanted.join('|')}`,
+        async () => {
+          last = await env.status(labId).catch(() => last);
+          return last && wanted.includes(last.state) ? last : undefined;
+        },
+        timeoutMs,
+      ).catch((err: Error) => {
+        throw new Error(
+          `${err.message}; last state ${last?.state}, error ${JSON.stringify(last?.error)}`,
+        );
+      });
     },
     async liveStacks(labId) {
       const suffix = labId.replace(/^lab_/, '');

@@ -1,4 +1,5 @@
 import { deleteLabUpdate } from '../../workflows/messages';
+import { waitFor } from '../support/wait';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
 
 describe('the lab workflow under concurrent launches', () => {
@@ -44,7 +45,7 @@ describe('the lab workflow under concurrent launches', () => {
       );
     };
     // One capacity slot is held by the previous test's lab.
-    await waitFor(settled, 120_000);
+    await waitFor('capacity to settle', settled, 120_000);
     expect(await env.store.capacity.usage()).toEqual(new Map([['cloud-a', 20]]));
     expect((await env.store.capacity.queuedCounts()).get('cloud-a')).toBe(181);
 
@@ -60,25 +61,20 @@ describe('the lab workflow under concurrent launches', () => {
           .executeUpdate(deleteLabUpdate, { args: [{ version: 1 }] }),
       ),
     );
-    await waitFor(async () => {
-      const docs = await env.store.labs.collection.find({ _id: { $in: ids } }).toArray();
-      stackCounts.push(await liveTotal());
-      return (
-        docs.filter((d) => d.state === 'ready').length === 19 &&
-        docs.filter((d) => d.state === 'deleted').length === 5
-      );
-    }, 60_000);
+    await waitFor(
+      'the lab to settle',
+      async () => {
+        const docs = await env.store.labs.collection.find({ _id: { $in: ids } }).toArray();
+        stackCounts.push(await liveTotal());
+        return (
+          docs.filter((d) => d.state === 'ready').length === 19 &&
+          docs.filter((d) => d.state === 'deleted').length === 5
+        );
+      },
+      60_000,
+    );
     expect(Math.max(...stackCounts)).toBeLessThanOrEqual(20);
     expect(await liveTotal()).toBe(20);
     expect((await env.store.capacity.queuedCounts()).get('cloud-a')).toBe(176);
   }, 240_000);
 });
-
-async function waitFor(probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error('condition not met in time');
-}

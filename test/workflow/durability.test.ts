@@ -12,6 +12,7 @@ import {
   type LabWorkflowInput,
 } from '../../workflows/messages';
 import { searchableText } from '../support/history-text';
+import { waitFor } from '../support/wait';
 import {
   labsYaml,
   SECRETS_KEY,
@@ -34,7 +35,7 @@ describe('the lab workflow across crashes, long lives and policy changes', () =>
     await env.emulator.admin.setCreateDelay(1500);
     const { labId } = await env.launch({ learnerId: 'anon-crash' });
     await env.waitForState(labId, 'launching');
-    await waitFor(async () =>
+    await waitFor('the lab to settle', async () =>
       (await env.liveStacks(labId)).some((s) => s.status === 'CREATE_IN_PROGRESS'),
     );
     await env.stopWorker();
@@ -82,6 +83,7 @@ describe('the lab workflow across crashes, long lives and policy changes', () =>
     const latest = env.client.workflow.getHandle(input.labId);
     await latest.executeUpdate(resetLabUpdate, { args: [{ version: 1 }] });
     await waitFor(
+      'the lab to be ready again',
       async () =>
         (await env.status(input.labId)).generation === 2 &&
         (await env.status(input.labId)).state === 'ready',
@@ -156,6 +158,7 @@ describe('the lab workflow across crashes, long lives and policy changes', () =>
     await env.waitForState(labId, 'ready');
     await handle.executeUpdate(resetLabUpdate, { args: [{ version: 1 }] });
     await waitFor(
+      'the lab to be ready again',
       async () =>
         (await env.status(labId)).generation === 2 && (await env.status(labId)).state === 'ready',
     );
@@ -168,12 +171,3 @@ describe('the lab workflow across crashes, long lives and policy changes', () =>
     expect(existsSync(file)).toBe(true);
   });
 });
-
-async function waitFor(probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('condition not met in time');
-}

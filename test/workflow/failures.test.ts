@@ -1,4 +1,5 @@
 import { retryLabUpdate } from '../../workflows/messages';
+import { waitFor } from '../support/wait';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
 
 describe('the lab workflow when Heat fails', () => {
@@ -107,7 +108,7 @@ describe('the lab workflow when Heat fails', () => {
     await env.waitForState(labId, 'suspended');
     await env.emulator.admin.deleteStackByHand(ready.stack!.name);
     await env.launch(request);
-    await waitFor(async () => {
+    await waitFor('the lab to settle', async () => {
       const s = await env.status(labId);
       return s.state === 'ready' && s.generation === 2;
     });
@@ -132,12 +133,3 @@ describe('the lab workflow when Heat fails', () => {
     expect(suspended.stack?.status).toBe('SUSPEND_COMPLETE');
   });
 });
-
-async function waitFor(probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('condition not met in time');
-}

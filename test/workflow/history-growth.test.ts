@@ -1,5 +1,6 @@
 import { suspendLabUpdate } from '../../workflows/messages';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
+import { pace } from '../support/wait';
 
 /**
  * History growth, with time scaled down (the counts depend on how many timers fire, not on
@@ -35,7 +36,7 @@ describe('the lab workflow history stays small', () => {
       const until = Date.now() + windows * 1000;
       while (Date.now() < until) {
         await env.store.activity.record(labId, new Date());
-        await new Promise((r) => setTimeout(r, intervalMs));
+        await pace(intervalMs);
       }
       expect((await env.status(labId)).state).toBe('ready');
       growth[label] = (await eventCount(labId)) - before;

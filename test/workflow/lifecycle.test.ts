@@ -6,6 +6,7 @@ import {
   retryLabUpdate,
   suspendLabUpdate,
 } from '../../workflows/messages';
+import { pace, waitFor } from '../support/wait';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
 
 describe('the lab workflow: launch, suspend, resume, reset, delete', () => {
@@ -63,7 +64,7 @@ describe('the lab workflow: launch, suspend, resume, reset, delete', () => {
     while (Date.now() < until) {
       await env.store.activity.record(labId, new Date());
       expect((await env.status(labId)).state).toBe('ready');
-      await new Promise((r) => setTimeout(r, 200));
+      await pace(200);
     }
     expect((await env.status(labId)).readyAt).toBe(ready.readyAt);
     await env.waitForState(labId, 'suspended', 20_000);
@@ -103,6 +104,7 @@ describe('the lab workflow: launch, suspend, resume, reset, delete', () => {
       .getHandle(labId)
       .executeUpdate(resetLabUpdate, { args: [{ version: 1 }] });
     await waitFor(
+      'the reset lab to be ready',
       async () =>
         (await env.status(labId)).generation === 2 && (await env.status(labId)).state === 'ready',
     );
@@ -140,12 +142,3 @@ describe('the lab workflow: launch, suspend, resume, reset, delete', () => {
     expect(await env.liveStacks(labId)).toHaveLength(1);
   });
 });
-
-async function waitFor(probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('condition not met in time');
-}
