@@ -147,7 +147,10 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
         outcome = 'refused';
       } else {
         outcome = 'error';
-        const line = `${what} ${lab.id}: ${(err as Error).message}`;
+        const cause = (err as { cause?: { name?: string; type?: string; message?: string } }).cause;
+        const line = `${what} ${lab.id}: ${(err as Error).message}${
+          cause ? ` (cause ${cause.type ?? cause.name}: ${cause.message})` : ''
+        }`;
         if (clientErrors.length < 50) clientErrors.push(line);
         log(`client error: ${line}`);
       }
