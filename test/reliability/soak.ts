@@ -80,7 +80,8 @@ export async function waitUntil(
 ): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (await condition()) return true;
+    // A dependency that times out under load (FerretDB, Temporal) means "not yet", not an end.
+    if (await condition().catch(() => false)) return true;
     if (Date.now() >= deadline) return false;
     await delay(Math.min(pollMs, Math.max(1, deadline - Date.now())));
   }
@@ -599,7 +600,9 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
   let last: string[] = [];
   await waitUntil(
     async () => {
-      last = await finalBreaches();
+      last = await finalBreaches().catch((err: Error) => [
+        `the final check could not run: ${err.message}`,
+      ]);
       return last.length === 0;
     },
     45_000,
