@@ -13,7 +13,9 @@ export async function connectMongo(
     serverSelectionTimeoutMS: timeoutMs,
     connectTimeoutMS: timeoutMs,
     socketTimeoutMS: Math.max(timeoutMs * 6, 30_000),
-    maxPoolSize: 50,
+    // Few connections: FerretDB v1 on SQLite stalled (writes blocked for minutes) under a
+    // 100-lab launch storm with 50 per process, and completed it with 5 or 10.
+    maxPoolSize: 10,
   });
   await client.connect();
   const dbName =
