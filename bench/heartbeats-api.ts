@@ -51,25 +51,27 @@ async function main(): Promise<void> {
   console.log(
     `  launched in ${((Date.now() - started) / 1000).toFixed(1)} s (retried: ${JSON.stringify(retried)}); waiting for ready ...`,
   );
-  const ids = new Set(launched.map((l) => l.id));
-  for (;;) {
-    let ready = 0;
-    let cursor: string | undefined;
-    do {
-      const page = await requestPatiently(
-        `${api}/v1/labs?courseId=${encodeURIComponent('course-v1:Bench+HB+2026')}&state=ready&limit=500${cursor ? `&cursor=${cursor}` : ''}`,
-        { token: admin },
+  // Each lab by id (FerretDB v1 answers `_id` lookups from its index, but scans for list filters).
+  let pending = launched.map((l) => l.id);
+  while (pending.length > 0) {
+    const still: string[] = [];
+    for (let i = 0; i < pending.length; i += 50) {
+      const batch = pending.slice(i, i + 50);
+      const states = await Promise.all(
+        batch.map(
+          async (id) =>
+            (
+              JSON.parse(
+                (await requestPatiently(`${api}/v1/labs/${id}`, { token: admin })).body,
+              ) as { state: string }
+            ).state,
+        ),
       );
-      const body = JSON.parse(page.body) as {
-        labs: Array<{ id: string }>;
-        nextCursor: string | null;
-      };
-      ready += body.labs.filter((l) => ids.has(l.id)).length;
-      cursor = body.nextCursor ?? undefined;
-    } while (cursor);
-    if (ready >= labs) break;
-    process.stdout.write(`\r  ready: ${ready}/${labs}`);
-    await new Promise((r) => setTimeout(r, 1000));
+      batch.forEach((id, k) => states[k] !== 'ready' && still.push(id));
+    }
+    pending = still;
+    process.stdout.write(`\r  ready: ${labs - pending.length}/${labs}`);
+    if (pending.length > 0) await new Promise((r) => setTimeout(r, 2000));
   }
   console.log(`\n  all ${labs} ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
