@@ -1,18 +1,6 @@
-import { Writable } from 'node:stream';
 import { createLogger } from '../../src/log';
+import { CapturedLog } from '../support/captured-log';
 import { ADMIN_TOKEN, SERVICE_TOKEN, eventually, startApiEnv, type ApiEnv } from '../api/api-env';
-
-/** Every line the API and the activities wrote during the test, as pino wrote it. */
-class CapturedLog extends Writable {
-  readonly chunks: string[] = [];
-  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
-    this.chunks.push(chunk.toString('utf8'));
-    done();
-  }
-  get text(): string {
-    return this.chunks.join('');
-  }
-}
 
 const EMULATOR_PASSWORD = 'emulator-password-7f3c9a1e55';
 const BAD_TOKEN = 'not-a-real-token-0123456789abcdef';

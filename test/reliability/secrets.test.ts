@@ -1,25 +1,13 @@
 import { execFile } from 'node:child_process';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { createLogger } from '../../src/log';
+import { CapturedLog } from '../support/captured-log';
 import { SecretBox, type Envelope } from '../../src/secrets/envelope';
 import { reencryptSecrets } from '../../src/secrets/reencrypt';
 import { labIdFor } from '../../src/temporal/ids';
 import { searchableText } from '../support/history-text';
 import { testServers } from '../support/servers';
 import { ADMIN_TOKEN, SERVICE_TOKEN, eventually, startApiEnv, type ApiEnv } from '../api/api-env';
-
-/** Every line the API and the activities wrote, as pino wrote it. */
-class CapturedLog extends Writable {
-  readonly chunks: string[] = [];
-  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
-    this.chunks.push(chunk.toString('utf8'));
-    done();
-  }
-  get text(): string {
-    return this.chunks.join('');
-  }
-}
 
 const COURSE = 'course-v1:Org+Secrets101+2026';
 type Lab = { id: string; state: string; heartbeatToken?: string };
