@@ -1,5 +1,5 @@
 /** How the lab workflow reaches its activities: timeouts and retry policies in one place. */
-import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
 /** Mongo-only work (capacity, projection): retried until the database answers again (nothing is lost while it is down). */
@@ -8,6 +8,17 @@ export const storeActivities = proxyActivities<Activities>({
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
 });
 
+/** Backoff for Heat work; failures no retry can fix (bad template, quota, ...) end at once. */
+function heatRetry(maximumAttempts: number): RetryPolicy {
+  return {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '1m',
+    maximumAttempts,
+    nonRetryableErrorTypes: ['Quota', 'BadTemplate', 'StackFailed', 'LaunchTimeout', 'UnknownLab'],
+  };
+}
+
 /**
  * Heat calls: a refused suspend/resume (e.g. SUSPEND_FAILED while VMs reboot) or a 5xx is retried
  * with backoff, then surfaced; errors no retry fixes (bad template, quota) are non-retryable.
@@ -15,26 +26,14 @@ export const storeActivities = proxyActivities<Activities>({
 export const heatActivities = proxyActivities<Activities>({
   startToCloseTimeout: '15m',
   heartbeatTimeout: '2m',
-  retry: {
-    initialInterval: '2s',
-    backoffCoefficient: 2,
-    maximumInterval: '1m',
-    maximumAttempts: 6,
-    nonRetryableErrorTypes: ['Quota', 'BadTemplate', 'StackFailed', 'LaunchTimeout', 'UnknownLab'],
-  },
+  retry: heatRetry(6),
 });
 
 /** Long waits on Heat: the activity heartbeats, so a worker that dies mid-wait is replaced within a minute. */
 export const waitActivities = proxyActivities<Activities>({
   startToCloseTimeout: '24h',
   heartbeatTimeout: '1m',
-  retry: {
-    initialInterval: '2s',
-    backoffCoefficient: 2,
-    maximumInterval: '1m',
-    maximumAttempts: 10,
-    nonRetryableErrorTypes: ['Quota', 'BadTemplate', 'StackFailed', 'LaunchTimeout', 'UnknownLab'],
-  },
+  retry: heatRetry(10),
 });
 
 /**
