@@ -2,7 +2,7 @@
 import { proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
-/** Mongo-only work (capacity, projection): retried until the database answers again (nothing is lost while it is down). */
+/** Mongo-only work (capacity, projection, policy reads): retried until the database answers again (nothing is lost while it is down). */
 export const storeActivities = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
@@ -37,11 +37,12 @@ export const waitActivities = proxyActivities<Activities>({
 });
 
 /**
- * Policy reads: one marker event each in the history. Projection writes are regular activities
- * instead: a local activity holds the workflow task open until it finishes, and with it the
- * answer to the update that caused the transition (a launch would wait for a Mongo write).
+ * Policy reads of labs whose history began before they became regular activities (patch
+ * POLICY_READ_ACTIVITY in lab.ts): a local activity holds the workflow task open while it runs,
+ * and an update accepted in that task was replayed out of order after a cache eviction
+ * (nondeterminism: "Timer machine does not handle this event: WorkflowExecutionUpdateAccepted").
  */
-export const localActivities = proxyLocalActivities<Activities>({
+export const legacyLocalActivities = proxyLocalActivities<Activities>({
   startToCloseTimeout: '15s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });

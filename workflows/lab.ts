@@ -11,6 +11,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -20,7 +21,7 @@ import type { ActivityFailure } from '@temporalio/workflow';
 import { describeLab } from './details';
 import {
   heatActivities,
-  localActivities,
+  legacyLocalActivities,
   storeActivities,
   waitActivities,
 } from './activity-proxies';
@@ -56,6 +57,11 @@ const QUEUE_POLL_MS = 30_000;
 const DELETE_TIMEOUT_MS = 15 * 60_000;
 /** Deadline for a suspend or resume (each attempt; Temporal retries a refused one with backoff). */
 const ACTION_TIMEOUT_MS = 10 * 60_000;
+/**
+ * Patch: policy reads are regular activities. As local activities they held the workflow task
+ * open, and an update accepted meanwhile could not be replayed after a cache eviction.
+ */
+const POLICY_READ_ACTIVITY = 'policy-read-activity';
 /** A lab's history is continued-as-new at the latest here (Temporal also suggests it earlier). */
 const DEFAULT_HISTORY_LIMIT = 2_000;
 
@@ -539,10 +545,10 @@ class LabRun {
   // ---- bookkeeping ----------------------------------------------------------------------
 
   private async refreshPolicy(): Promise<{ policy: LabPolicy; lastActivityAt: number | null }> {
-    const current = await localActivities.currentPolicy({
-      labId: this.snapshot.labId,
-      lab: this.snapshot.lab,
-    });
+    const input = { labId: this.snapshot.labId, lab: this.snapshot.lab };
+    const current = patched(POLICY_READ_ACTIVITY)
+      ? await storeActivities.currentPolicy(input)
+      : await legacyLocalActivities.currentPolicy(input);
     // A lab removed from the configuration keeps its last known policy rather than dying.
     if (current.policy) this.policy = current.policy;
     if (!this.policy) {

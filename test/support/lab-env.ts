@@ -107,8 +107,11 @@ export interface LabEnv {
   config: Config;
   taskQueue: string;
   heat: (provider: string) => HeatClient;
-  /** Starts a worker (one at a time) on this env's task queue. */
-  startWorker(config?: Config): Promise<Worker>;
+  /**
+   * Starts a worker (one at a time) on this env's task queue; `maxCachedWorkflows: 0` makes it
+   * replay the whole history on every workflow task, as after a restart or a cache eviction.
+   */
+  startWorker(config?: Config, options?: { maxCachedWorkflows?: number }): Promise<Worker>;
   stopWorker(): Promise<void>;
   launch(request?: Partial<LaunchRequest>): Promise<LabSnapshot>;
   labId(request?: Partial<LaunchRequest>): string;
@@ -169,7 +172,7 @@ export async function startLabEnv(
     config,
     taskQueue,
     heat: heatFor(config),
-    async startWorker(cfg = config) {
+    async startWorker(cfg = config, workerOptions = {}) {
       if (worker) throw new Error('a worker is already running');
       const nativeConnection = await NativeConnection.connect({ address: servers.temporalAddress });
       const activities = createActivities({
@@ -192,6 +195,7 @@ export async function startLabEnv(
         taskQueue,
         activities,
         workflowBundle: await workflowBundle(),
+        ...workerOptions,
       });
       worker = { worker: w, running: w.run(), connection: nativeConnection };
       return w;

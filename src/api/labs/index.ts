@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { labStatusQuery } from '../../../workflows/messages';
 import type { LabAction } from '../../../workflows/state';
-import { notFound, unknownLab } from '../errors';
+import { conflict, notFound, unknownLab } from '../errors';
 import { defineRoute, type AnyRoute } from '../route';
 import type { ApiServices } from '../services';
 import { act, launch, requireLab } from './actions';
@@ -170,7 +170,10 @@ export function labRoutes(api: ApiServices): AnyRoute[] {
       errors: [404, 409],
       async handle(koa, { params }) {
         koa.set('Cache-Control', 'no-store');
-        koa.body = await connectionOf(api, await readLab(params.id));
+        // Launched a moment ago, first projection write still on its way: not ready yet.
+        const doc = await requireLab(api, params.id);
+        if (!doc) throw conflict(`lab ${params.id} is queued, not ready`, { state: 'queued' });
+        koa.body = await connectionOf(api, doc);
       },
     }),
   ];
