@@ -34,6 +34,8 @@ export async function startApiEnv(
   labOptions: Parameters<typeof startLabEnv>[0] = {},
   apiOptions: ApiOptions = {},
   existing?: LabEnv,
+  /** 0: any free port; a fixed one lets a test stop the API and serve it again at the same URL. */
+  port = 0,
 ): Promise<ApiEnv> {
   const lab = existing ?? (await startLabEnv(labOptions));
   const api = createApp(
@@ -47,7 +49,7 @@ export async function startApiEnv(
     apiOptions,
   );
   const server: Server = await new Promise((resolve) => {
-    const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = api.app.listen(port, '127.0.0.1', () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const as = (token: string | null) =>

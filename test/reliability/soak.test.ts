@@ -1,5 +1,12 @@
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from '../../src/local/child';
+import { startMongoServer, type MongoServer } from '../../src/local/mongo-server';
+import { readTools } from '../../src/local/tools';
+import { ADMIN_TOKEN, SERVICE_TOKEN, startApiEnv, type ApiEnv } from '../api/api-env';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
-import { runSoak } from './soak';
+import { testServers } from '../support/servers';
+import { runSoak, type Restartable } from './soak';
 
 /**
  * The chaos soak (issue 9). Short here; `npm run soak` runs the long one:
@@ -16,19 +23,55 @@ const SECONDS = numberFrom('SOAK_SECONDS', LONG ? 1800 : 20);
 const CAPACITY = numberFrom('SOAK_CAPACITY', LONG ? Math.ceil(LABS / 3) : 10);
 const PROVIDERS = ['cloud-a', 'cloud-b'];
 
-describe('chaos soak: random labs under faults and worker restarts keep the invariants', () => {
+/** The soak's own MongoDB-compatible server (the suites' shared one is never killed), same port and data after each kill. */
+async function ownMongo(): Promise<Restartable & { uri: string; close(): Promise<void> }> {
+  const tools = readTools();
+  const dir = mkdtempSync(join(testServers().workDir, 'soak-mongo-'));
+  const port = await freePort();
+  const start = () => startMongoServer({ tools, dataDir: join(dir, 'data'), logDir: dir, port });
+  let server: MongoServer | undefined = await start();
+  return {
+    uri: server.uri,
+    async kill() {
+      await server?.stop(0);
+      server = undefined;
+    },
+    async start() {
+      server = await start();
+    },
+    async close() {
+      await server?.stop();
+    },
+  };
+}
+
+describe('chaos soak: random labs under faults and kills of the worker, API and Mongo keep the invariants', () => {
+  let mongo: Awaited<ReturnType<typeof ownMongo>>;
   let env: LabEnv;
+  let api: ApiEnv | undefined;
+  let apiPort: number;
+  const serveApi = async () => {
+    api = await startApiEnv({}, { rateLimit: { perSecond: 10_000, burst: 10_000 } }, env, apiPort);
+  };
   beforeAll(async () => {
+    mongo = await ownMongo();
     env = await startLabEnv({
       providers: PROVIDERS,
       capacity: CAPACITY,
       idleTimeout: '3s',
       deleteAfter: '20s',
       policyRefresh: '1s',
+      mongoUri: mongo.uri,
     });
     await env.startWorker();
+    apiPort = await freePort();
+    await serveApi();
+  }, 120_000);
+  afterAll(async () => {
+    await api?.close();
+    await env?.close();
+    await mongo?.close();
   });
-  afterAll(() => env?.close());
 
   it(
     `seed ${SEED}: ${LABS} labs for ${SECONDS} s, no breach`,
@@ -40,12 +83,25 @@ describe('chaos soak: random labs under faults and worker restarts keep the inva
         capacity: CAPACITY,
         providers: PROVIDERS,
         actors: LONG ? 6 : 3,
-        restartEveryMs: LONG ? 30_000 : 7_000,
+        restartEveryMs: LONG ? 20_000 : 5_000,
+        api: {
+          url: `http://127.0.0.1:${apiPort}`,
+          serviceToken: SERVICE_TOKEN,
+          adminToken: ADMIN_TOKEN,
+          kill: async () => {
+            await api?.close();
+            api = undefined;
+          },
+          start: serveApi,
+        },
+        mongo,
         log: (line) => process.stdout.write(`${line}\n`),
       });
       process.stdout.write(`${result.summary}\n`);
       for (const line of result.clientErrors) process.stdout.write(`client error: ${line}\n`);
       expect(result.breaches).toEqual([]);
+      // The short run kills each process at least once; the long one many times.
+      expect(Object.keys(result.kills).sort()).toEqual(['api', 'mongo', 'worker']);
     },
     (SECONDS + 300) * 1000,
   );

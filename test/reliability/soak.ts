@@ -1,27 +1,23 @@
-import {
-  ApplicationFailure,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-} from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { keystoneId } from '../../src/emulator/keystone-api';
 import type { FaultSpec } from '../../src/emulator';
-import {
-  deleteLabUpdate,
-  heartbeatSignal,
-  INVALID_STATE_ERROR,
-  resetLabUpdate,
-  retryLabUpdate,
-  suspendLabUpdate,
-} from '../../workflows/messages';
 import { TRANSITIONAL_STATES, type LabSnapshot, type LabState } from '../../workflows/state';
 import type { LabEnv } from '../support/lab-env';
 
 /**
  * The chaos soak of issue 9: a seeded random mix of learner and staff actions over a pool of
- * labs, while the emulator injects faults and the worker is restarted at random moments; then
- * the faults stop, every lab settles, failed labs are retried, and the invariants are checked.
- * A breach names its lab; the seed replays the run's choices (timing still varies).
+ * labs, sent to the API as Open edX and support staff would, while the emulator injects faults
+ * and the worker, the API and the MongoDB-compatible server are killed and restarted at random
+ * moments; then the faults stop, every lab settles, failed labs are retried, and the invariants
+ * are checked. A breach names its lab; the seed replays the run's choices (timing still varies).
  */
+
+/** A process of the system the soak may kill and start again (at the same address). */
+export interface Restartable {
+  kill(): Promise<void>;
+  start(): Promise<void>;
+}
 
 export interface SoakOptions {
   seed: number;
@@ -33,8 +29,12 @@ export interface SoakOptions {
   providers: string[];
   /** Concurrent actors issuing actions. */
   actors?: number;
-  /** Mean pause between worker restarts, in ms. */
+  /** Mean pause between kills (of the worker, the API or Mongo, one at a time), in ms. */
   restartEveryMs?: number;
+  /** The API the soak's clients call, served again at `url` after each kill. */
+  api: Restartable & { url: string; serviceToken: string; adminToken: string };
+  /** The MongoDB-compatible server, when the soak runs its own (an external one is never killed). */
+  mongo?: Restartable;
   /** Deadline for every lab to settle once the chaos stops. */
   settleMs?: number;
   log?: (line: string) => void;
@@ -47,7 +47,10 @@ export interface SoakResult {
   /** Updates a validator refused (InvalidLabState) or aimed at a closed lab: expected. */
   refused: number;
   faults: Record<string, number>;
-  workerRestarts: number;
+  /** Kills (and restarts) per process: worker, api, mongo. */
+  kills: Record<string, number>;
+  /** API answers per status class, and calls made while the API was down. */
+  answers: Record<string, number>;
   /** Client calls that failed for another reason (printed, not breaches). */
   clientErrors: string[];
   breaches: string[];
@@ -87,6 +90,7 @@ export async function waitUntil(
   }
 }
 
+const COURSE_ID = 'course-v1:Org+Lab101+2026';
 const STABLE: readonly LabState[] = ['ready', 'suspended', 'failed', 'deleted'];
 const UP_STACK: Record<string, readonly string[]> = {
   ready: ['CREATE_COMPLETE', 'RESUME_COMPLETE'],
@@ -122,11 +126,11 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
 
   const operations: Record<string, number> = {};
   const faults: Record<string, number> = {};
+  const kills: Record<string, number> = {};
+  const answers: Record<string, number> = {};
   const clientErrors: string[] = [];
   const breaches = new Set<string>();
   let refused = 0;
-  let workerRestarts = 0;
-  let workerUp = true;
   let stopping = false;
   const count = (table: Record<string, number>, kind: string) => {
     table[kind] = (table[kind] ?? 0) + 1;
@@ -135,42 +139,83 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     if (!breaches.has(line)) log(`BREACH ${line}`);
     breaches.add(line);
   };
+  const clientError = (line: string) => {
+    if (clientErrors.length < 50) clientErrors.push(line);
+    log(`client error: ${line}`);
+  };
 
-  /** Runs one client call, classifying its failure: a refusal is expected, anything else is noted. */
-  const attempt = async (what: string, lab: Lab, call: () => Promise<unknown>) => {
-    count(operations, what);
-    let outcome: Outcome = 'ok';
-    try {
-      await call();
-    } catch (err) {
-      if (isRefusal(err)) {
-        refused += 1;
-        outcome = 'refused';
-      } else {
-        outcome = 'error';
-        const cause = (err as { cause?: { name?: string; type?: string; message?: string } }).cause;
-        const line = `${what} ${lab.id}: ${(err as Error).message}${
-          cause ? ` (cause ${cause.type ?? cause.name}: ${cause.message})` : ''
-        }`;
-        if (clientErrors.length < 50) clientErrors.push(line);
-        log(`client error: ${line}`);
-      }
-    }
-    return outcome;
-  };
-  const handle = (lab: Lab) => env.client.workflow.getHandle(lab.id);
-  const update = (
-    what: 'suspend' | 'reset' | 'delete' | 'retry',
+  // What is down right now, and when the last outage of a dependency ended: a 503 is the
+  // documented answer while Mongo or the worker (which answers updates) is down or coming back.
+  const down = new Set<'worker' | 'api' | 'mongo'>();
+  let lastOutageEnded = 0;
+  const OUTAGE_GRACE_MS = 20_000;
+  const dependencyOutage = () =>
+    down.has('mongo') || down.has('worker') || Date.now() - lastOutageEnded < OUTAGE_GRACE_MS;
+
+  const client = (token: string): AxiosInstance =>
+    axios.create({
+      baseURL: options.api.url,
+      headers: { Authorization: `Bearer ${token}` },
+      validateStatus: () => true,
+      timeout: 60_000,
+    });
+  const service = client(options.api.serviceToken);
+  const admin = client(options.api.adminToken);
+
+  /**
+   * One API call, classified: 2xx ok; 404/409 a refusal the state explains (an action on a
+   * deleted lab, a suspend of a queued one); 503 only while a dependency is down; any other
+   * 5xx, or a 503 with everything up, is a breach; a refused connection only while the API is down.
+   */
+  const call = async (
+    what: string,
     lab: Lab,
-  ): Promise<LabSnapshot> => {
-    const def = {
-      suspend: suspendLabUpdate,
-      reset: resetLabUpdate,
-      delete: deleteLabUpdate,
-      retry: retryLabUpdate,
-    }[what];
-    return handle(lab).executeUpdate(def, { args: [{ version: 1, requestedBy: 'soak' }] });
+    request: () => Promise<AxiosResponse>,
+  ): Promise<Outcome> => {
+    count(operations, what);
+    const apiWasDown = down.has('api');
+    let res: AxiosResponse;
+    try {
+      res = await request();
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (apiWasDown || down.has('api') || /ECONNREFUSED|ECONNRESET|EPIPE/.test(code)) {
+        count(answers, 'api down');
+        if (!apiWasDown && !down.has('api'))
+          clientError(`${what} ${lab.id}: ${code} with the API up`);
+        return 'error';
+      }
+      clientError(`${what} ${lab.id}: ${(err as Error).message}`);
+      return 'error';
+    }
+    count(answers, String(res.status));
+    if (res.status < 300) return 'ok';
+    if (res.status === 404 || res.status === 409) {
+      refused += 1;
+      return 'refused';
+    }
+    const body = JSON.stringify(res.data).slice(0, 300);
+    if (res.status === 503 && dependencyOutage()) return 'error';
+    if (res.status >= 500)
+      breach(
+        `${what} ${lab.id}: HTTP ${res.status} ${down.size ? `(down: ${[...down]})` : '(all up)'} ${body}`,
+      );
+    else clientError(`${what} ${lab.id}: HTTP ${res.status} ${body}`);
+    return 'error';
   };
+  const launchBody = (lab: Lab) => ({ courseId: COURSE_ID, learnerId: lab.learnerId, lab: 'demo' });
+  const launch = (what: string, lab: Lab) =>
+    call(what, lab, () => service.post('/v1/labs', launchBody(lab)));
+  const act = (what: 'suspend' | 'reset' | 'delete' | 'retry', lab: Lab) =>
+    call(what, lab, () =>
+      what === 'delete'
+        ? service.delete(`/v1/labs/${lab.id}`)
+        : (what === 'retry' ? admin : service).post(`/v1/labs/${lab.id}/${what}`),
+    );
+  const heartbeat = (what: string, lab: Lab) =>
+    call(what, lab, () => service.post(`/v1/labs/${lab.id}/heartbeat`));
+
+  const handle = (lab: Lab) => env.client.workflow.getHandle(lab.id);
   const projections = async () =>
     new Map(
       (
@@ -179,20 +224,14 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
           .toArray()
       ).map((d) => [d._id, d]),
     );
+  /** Labs in `state` by the projection; none while Mongo is down (the chooser picks another). */
   const inState = async (state: LabState): Promise<Lab[]> => {
     const docs = await env.store.labs.collection
       .find({ _id: { $in: ids }, state }, { projection: { _id: 1 } })
-      .toArray();
+      .toArray()
+      .catch(() => []);
     const wanted = new Set(docs.map((d) => d._id));
     return labs.filter((l) => wanted.has(l.id));
-  };
-  const heartbeat = async (lab: Lab) => {
-    const at = new Date();
-    await env.store.activity.record(lab.id, at);
-    // What the API does: a learner back on a suspended lab reaches the workflow as a signal.
-    const doc = await env.store.labs.get(lab.id);
-    if (doc && (doc.state === 'suspended' || doc.state === 'suspending'))
-      await handle(lab).signal(heartbeatSignal, { version: 1, at: at.getTime() });
   };
 
   // ---- learners and staff ----------------------------------------------------------------
@@ -205,7 +244,7 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
         const lab = pick(labs);
         lab.launched = true;
         lab.active = true;
-        return attempt('launch', lab, () => env.launch({ learnerId: lab.learnerId }));
+        return launch('launch', lab);
       },
     ],
     [
@@ -216,12 +255,7 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
         lab.launched = true;
         lab.active = true;
         const n = between(2, 5);
-        const answers = await Promise.all(
-          Array.from({ length: n }, () =>
-            attempt('launch-duplicate', lab, () => env.launch({ learnerId: lab.learnerId })),
-          ),
-        );
-        return answers;
+        return Promise.all(Array.from({ length: n }, () => launch('launch-duplicate', lab)));
       },
     ],
     [
@@ -230,7 +264,7 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
       async () => {
         const lab = pickLaunched();
         lab.active = true;
-        return attempt('heartbeat', lab, () => heartbeat(lab));
+        return heartbeat('heartbeat', lab);
       },
     ],
     [
@@ -251,32 +285,18 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
         if (suspended.length === 0) return;
         const lab = pick(suspended);
         lab.active = true;
-        return attempt('resume', lab, () => env.launch({ learnerId: lab.learnerId }));
+        return launch('resume', lab);
       },
     ],
-    [
-      1,
-      'suspend',
-      async () => {
-        const lab = pickLaunched();
-        return attempt('suspend', lab, () => update('suspend', lab));
-      },
-    ],
-    [
-      2,
-      'reset',
-      async () => {
-        const lab = pickLaunched();
-        return attempt('reset', lab, () => update('reset', lab));
-      },
-    ],
+    [1, 'suspend', async () => act('suspend', pickLaunched())],
+    [2, 'reset', async () => act('reset', pickLaunched())],
     [
       2,
       'delete',
       async () => {
         const lab = pickLaunched();
         lab.active = false;
-        return attempt('delete', lab, () => update('delete', lab));
+        return act('delete', lab);
       },
     ],
     [
@@ -284,8 +304,7 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
       'retry',
       async () => {
         const failed = await inState('failed');
-        const lab = failed.length > 0 && rand() < 0.8 ? pick(failed) : pickLaunched();
-        return attempt('retry', lab, () => update('retry', lab));
+        return act('retry', failed.length > 0 && rand() < 0.8 ? pick(failed) : pickLaunched());
       },
     ],
   ];
@@ -311,12 +330,12 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     }
   };
 
-  /** Active learners' browsers: one heartbeat write for all of them, about every second. */
+  /** Active learners' browsers: a heartbeat from each, about every two seconds. */
   const heartbeats = async () => {
     while (!stopping) {
-      const entries = labs.filter((l) => l.active).map((l): [string, Date] => [l.id, new Date()]);
-      await env.store.activity.recordMany(entries).catch(() => undefined);
-      await delay(1000);
+      const round = Date.now();
+      await Promise.all(labs.filter((l) => l.active).map((l) => heartbeat('browser-heartbeat', l)));
+      await delay(Math.max(0, 2000 - (Date.now() - round)));
     }
   };
 
@@ -405,17 +424,31 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
       await delay(between(200, 1200));
     }
   };
+  const processes: Record<'worker' | 'api' | 'mongo', Restartable | undefined> = {
+    worker: { kill: () => env.stopWorker(), start: async () => void (await env.startWorker()) },
+    api: options.api,
+    mongo: options.mongo,
+  };
+  const killable = (Object.keys(processes) as Array<keyof typeof processes>).filter(
+    (name) => processes[name],
+  );
+  /** Kills one process at a time, at random moments, and starts it again after a pause. */
   const restarts = async () => {
     const mean = options.restartEveryMs ?? 8000;
     while (Date.now() + mean / 2 < chaosEnds) {
       await delay(between(mean / 2, (mean * 3) / 2));
       if (Date.now() >= chaosEnds) break;
-      workerUp = false;
-      await env.stopWorker();
-      workerRestarts += 1;
-      await delay(between(0, 1500));
-      await env.startWorker();
-      workerUp = true;
+      // The least-killed process next (ties at random): every kind is killed, even in a short run.
+      const fewest = Math.min(...killable.map((k) => kills[k] ?? 0));
+      const name = pick(killable.filter((k) => (kills[k] ?? 0) === fewest));
+      const target = processes[name]!;
+      down.add(name);
+      await target.kill();
+      count(kills, name);
+      await delay(between(0, name === 'mongo' ? 4000 : 1500));
+      await target.start();
+      down.delete(name);
+      lastOutageEnded = Date.now();
     }
   };
 
@@ -461,7 +494,8 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
       );
       const failedWithoutError = await env.store.labs.collection
         .find({ _id: { $in: ids }, state: 'failed', error: null })
-        .toArray();
+        .toArray()
+        .catch(() => []);
       for (const d of failedWithoutError)
         breach(`during the run: lab ${d._id} is failed without an error`);
       await delay(between(500, 1000));
@@ -481,7 +515,6 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
 
   // ---- settle ----------------------------------------------------------------------------
 
-  if (!workerUp) await env.startWorker();
   await env.emulator.admin.clearFaults();
   const settleMs = options.settleMs ?? 90_000;
   log(`soak: chaos over after ${seconds(started)} s; settling`);
@@ -512,7 +545,7 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     for (const lab of failed) {
       const doc = await env.store.labs.get(lab.id);
       if (!doc?.error) breach(`lab ${lab.id} is failed without an error`);
-      await attempt('final-retry', lab, () => update('retry', lab));
+      await act('retry', lab);
     }
     await waitUntil(allSettled, settleMs, 500);
   }
@@ -618,7 +651,8 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     operations,
     refused,
     faults,
-    workerRestarts,
+    kills,
+    answers,
     clientErrors,
     breaches: [...breaches],
     seconds: seconds(started),
@@ -630,7 +664,8 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
   result.summary =
     `soak seed=${result.seed} labs=${result.labs} ` +
     `operations=${total(operations)} ${JSON.stringify(operations)} refused=${refused} ` +
-    `faults=${total(faults)} ${JSON.stringify(faults)} workerRestarts=${workerRestarts} ` +
+    `faults=${total(faults)} ${JSON.stringify(faults)} kills=${total(kills)} ${JSON.stringify(kills)} ` +
+    `answers=${JSON.stringify(answers)} ` +
     `samples=${samples} finalStates=${JSON.stringify(finalStates)} clientErrors=${clientErrors.length} breaches=${breaches.size} ` +
     `seconds=${result.seconds}`;
   return result;
@@ -643,16 +678,4 @@ function stackSuffix(name: string): string {
 
 function seconds(since: number): number {
   return Math.round((Date.now() - since) / 100) / 10;
-}
-
-/** An update a validator refused, or one aimed at a lab whose workflow is closed (the API's 409). */
-function isRefusal(err: unknown): boolean {
-  if (err instanceof WorkflowUpdateFailedError) {
-    const cause = err.cause;
-    return cause instanceof ApplicationFailure && cause.type === INVALID_STATE_ERROR;
-  }
-  return (
-    err instanceof WorkflowNotFoundError ||
-    (err instanceof Error && /already completed/i.test(err.message))
-  );
 }

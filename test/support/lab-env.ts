@@ -131,6 +131,8 @@ export async function startLabEnv(
     emulator?: Parameters<typeof startEmulator>[0];
     password?: string;
     logger?: Logger;
+    /** A MongoDB-compatible server of the test's own (e.g. one it kills), not the shared one. */
+    mongoUri?: string;
   } = {},
 ): Promise<LabEnv> {
   installQuietRuntime();
@@ -144,7 +146,9 @@ export async function startLabEnv(
   const config = parseConfig(labsYaml(emulator.authUrl, options), 'test-labs.yaml', {
     EMULATOR_PASSWORD: options.password ?? 'pw',
   });
-  const store = await openStore(servers.mongoUri, { dbName: uniqueDbName('labs') });
+  const store = await openStore(options.mongoUri ?? servers.mongoUri, {
+    dbName: uniqueDbName('labs'),
+  });
   const temporal = await connectTemporal(servers.temporalAddress);
   const client = new Client({ connection: temporal.connection });
   const taskQueue = `labs-${randomUUID()}`;
