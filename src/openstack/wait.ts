@@ -8,10 +8,15 @@ type Poller = Pick<HeatClient, 'provider' | 'getStack' | 'listResources'>;
 const DEFAULT_MIN_INTERVAL_MS = 1_000;
 const DEFAULT_MAX_INTERVAL_MS = 10_000;
 
+/** The next poll comes after this share of the time waited so far (within min and max). */
+const POLL_SHARE_OF_ELAPSED = 0.2;
+
 /**
- * Polls a stack until it reaches one of `targets`. Between polls the interval grows by half up to
- * its maximum, never past the deadline. A transient error of one poll is not the end of the wait
- * (the next poll may succeed); the deadline is.
+ * Polls a stack until it reaches one of `targets`. The interval is a fifth of the time waited so
+ * far, between its minimum and maximum, never past the deadline: the wait learns of a finished
+ * action at most 20% (or one minimum interval) late, so a 5-second resume is seen within a second,
+ * while a 10-minute create is polled every 10 s rather than every second. A transient error of
+ * one poll is not the end of the wait (the next poll may succeed); the deadline is.
  */
 export async function waitForStackStatus(
   client: Poller,
@@ -22,7 +27,7 @@ export async function waitForStackStatus(
   const minInterval = options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS;
   const maxInterval = Math.max(minInterval, options.maxIntervalMs ?? DEFAULT_MAX_INTERVAL_MS);
   const details = { provider: client.provider, stackName: ref.name };
-  let interval = minInterval;
+  const started = Date.now();
   let lastStatus: string | undefined;
   let lastProgress: StackProgress | undefined;
   let lastError: unknown;
@@ -85,7 +90,10 @@ export async function waitForStackStatus(
         { ...details, lastStatus, cause: lastError },
       );
     }
+    const interval = Math.min(
+      maxInterval,
+      Math.max(minInterval, Math.ceil((Date.now() - started) * POLL_SHARE_OF_ELAPSED)),
+    );
     await sleep(Math.min(interval, remaining), options.signal);
-    interval = Math.min(maxInterval, Math.ceil(interval * 1.5));
   }
 }
