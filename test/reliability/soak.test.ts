@@ -99,6 +99,7 @@ describe('chaos soak: random labs under faults and kills of the worker, API and 
       });
       process.stdout.write(`${result.summary}\n`);
       for (const line of result.clientErrors) process.stdout.write(`client error: ${line}\n`);
+      for (const line of result.slowDependency) process.stdout.write(`503, all up: ${line}\n`);
       expect(result.breaches).toEqual([]);
       // The short run kills each process at least once; the long one many times.
       expect(Object.keys(result.kills).sort()).toEqual(['api', 'mongo', 'worker']);
