@@ -37,9 +37,13 @@ export function createCapacityActivities(deps: ActivityDeps) {
       return null;
     },
 
-    /** Releases the lab's capacity and wakes the oldest labs queued for that provider. */
-    async releaseCapacity(input: { labId: string; provider: string }): Promise<void> {
-      await deps.store.capacity.release(input.provider, input.labId);
+    /**
+     * Releases the capacity of the lab's stack and wakes the oldest labs queued for that provider.
+     * `holder` is the stack's holder when it is not the lab itself (a stack claimed from a pool
+     * keeps the slot the pool reserved under the stack's name).
+     */
+    async releaseCapacity(input: { labId: string; provider: string; holder?: string }): Promise<void> {
+      await deps.store.capacity.release(input.provider, input.holder ?? input.labId);
       await deps.store.capacity.dequeue(input.labId);
       const free = await deps.store.capacity.free(input.provider, limitOf(input.provider));
       const waiters = await deps.store.capacity.oldestWaiters(

@@ -13,6 +13,8 @@ export interface ActivityDeps {
   logger: Logger;
   /** Tells a queued lab that capacity was freed (a Temporal signal in production). */
   wakeQueuedLab: (labId: string, provider: string) => Promise<void>;
+  /** Tells a lab's pool workflow that one of its stacks was claimed, so it refills at once. */
+  wakePool: (lab: string) => Promise<void>;
   /** Template files are read from here (heat-templates/). */
   templatesDir: string;
   /** Heat polling intervals; tests make them short. */

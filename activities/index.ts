@@ -1,17 +1,19 @@
 import { createCapacityActivities } from './capacity';
 import type { ActivityDeps } from './context';
+import { createPoolActivities } from './pools';
 import { createProjectionActivities } from './projection';
 import { createStackActivities } from './stacks';
 
 export type { ActivityDeps } from './context';
 export { FailureType } from './errors';
 
-/** Every activity of the lab workflow, built from its dependencies. */
+/** Every activity of the lab and pool workflows, built from its dependencies. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createCapacityActivities(deps),
     ...createStackActivities(deps),
     ...createProjectionActivities(deps),
+    ...createPoolActivities(deps),
   };
 }
 

@@ -10,6 +10,7 @@ import { createHeatClient, type HeatClient } from './openstack';
 import { SecretBox } from './secrets/envelope';
 import { openStore, type Store } from './store';
 import { connectTemporal } from './temporal/connection';
+import { ensurePoolWorkflows, poolWaker } from './temporal/pools';
 import { createLabWorker } from './temporal/worker';
 
 export interface Endpoints {
@@ -78,6 +79,7 @@ export async function startRuntime(options: {
           .getHandle(labId)
           .signal(capacityFreedSignal, { version: 1, provider });
       },
+      wakePool: poolWaker(client, endpoints.taskQueue),
     });
     const workerConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
     const worker = await createLabWorker({
@@ -88,6 +90,7 @@ export async function startRuntime(options: {
       workflowBundle: options.workflowBundle,
     });
     running = worker.run();
+    await ensurePoolWorkflows(client, endpoints.taskQueue, config);
     workerHandle = { state: () => worker.getState(), done: running };
     closers.unshift(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();

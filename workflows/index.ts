@@ -1,1 +1,2 @@
 export { labWorkflow } from './lab';
+export { poolWorkflow } from './pool';

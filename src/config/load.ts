@@ -120,6 +120,7 @@ function resolveConfig(raw: RawConfig, file: string, env: EnvLookup, report: Rep
       idleTimeout: lab.idleTimeout,
       deleteAfter: lab.deleteAfter,
       maxLifetime: lab.maxLifetime,
+      ...(lab.pool ? { pool: { ...lab.pool, warmup: lab.pool.warmup ?? lab.launchTimeout } } : {}),
     };
   }
   return {

@@ -92,6 +92,38 @@ const connection = z
     message: 'give at most one of username or usernameOutput',
   });
 
+const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+const clockTime = z
+  .string({ error: 'must be a time of day such as "09:00"' })
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day such as "09:00" (24-hour clock)');
+const timeZone = z.string().refine(isTimeZone, {
+  error: (issue) =>
+    `unknown time zone "${String(issue.input)}" (an IANA name such as Europe/Paris)`,
+});
+const poolSize = z.number().int().min(0, 'must be 0 or more').max(1000, 'must be at most 1000');
+
+/** A window in which the pool is bigger, e.g. a class every Monday 09:00-12:00 Paris time. */
+const poolWindow = z
+  .strictObject({
+    days: z.array(z.enum(WEEKDAYS)).min(1, 'must list at least one day (mon ... sun)'),
+    from: clockTime,
+    to: clockTime,
+    timeZone,
+    size: poolSize,
+  })
+  .refine((w) => w.to > w.from, {
+    message: 'to must be after from (split a window that crosses midnight in two)',
+  });
+
+export const poolSchema = z.strictObject({
+  size: poolSize,
+  schedule: z.array(poolWindow).default([]),
+  /** How long before a window starts the pool begins to grow; defaults to the lab's launchTimeout. */
+  warmup: duration.optional(),
+  /** How often the pool asks Heat whether its stacks still exist. */
+  checkEvery: positiveDuration.default(300_000),
+});
+
 export const labSchema = z.strictObject({
   template: z.string().regex(/^[\w./-]+\.ya?ml$/, 'must be a .yaml file under heat-templates/'),
   parameters: parameters.default({}),
@@ -102,6 +134,7 @@ export const labSchema = z.strictObject({
   idleTimeout: positiveDuration.default(900_000),
   deleteAfter: positiveDuration.default(14 * 86_400_000),
   maxLifetime: positiveDuration.optional(),
+  pool: poolSchema.optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -153,3 +186,12 @@ export const configSchema = z.strictObject({
 export type RawConfig = z.output<typeof configSchema>;
 export type RawProvider = z.output<typeof providerSchema>;
 export type RawLab = z.output<typeof labSchema>;
+
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -46,6 +46,29 @@ export interface ConnectionSpec {
   usernameOutput?: string;
 }
 
+export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
+
+/** A time window (local time in `timeZone`, on each of `days`) in which the pool holds `size` stacks. */
+export interface PoolWindow {
+  days: Weekday[];
+  /** "HH:MM", 24-hour clock, local time. */
+  from: string;
+  to: string;
+  timeZone: string;
+  size: number;
+}
+
+/** A warm pool: stacks built and suspended ahead of learners, handed out at launch. */
+export interface PoolConfig {
+  /** Stacks kept ready outside any window. */
+  size: number;
+  schedule: PoolWindow[];
+  /** How long before a window starts the pool begins to grow (building takes this long). */
+  warmup: Milliseconds;
+  /** How often the pool asks Heat whether its ready stacks still exist. */
+  checkEvery: Milliseconds;
+}
+
 export interface LabConfig {
   name: string;
   /** Path relative to heat-templates/. */
@@ -58,6 +81,7 @@ export interface LabConfig {
   idleTimeout: Milliseconds;
   deleteAfter: Milliseconds;
   maxLifetime?: Milliseconds;
+  pool?: PoolConfig;
 }
 
 export interface Config {

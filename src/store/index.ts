@@ -3,6 +3,7 @@ import { ActivityStore } from './activity';
 import { CapacityStore } from './capacity';
 import { EventsStore } from './events';
 import { LabsStore } from './labs';
+import { PoolsStore } from './pools';
 import { connectMongo } from './mongo';
 import { SecretsStore } from './secrets';
 
@@ -11,6 +12,12 @@ export { EventsStore, type LabEvent } from './events';
 export { CapacityStore } from './capacity';
 export { ActivityStore } from './activity';
 export { SecretsStore } from './secrets';
+export {
+  PoolsStore,
+  type PoolClaimDocument,
+  type PoolStackDocument,
+  type PoolSummary,
+} from './pools';
 
 /** The product's MongoDB: one module per collection family. */
 export interface Store {
@@ -21,6 +28,7 @@ export interface Store {
   events: EventsStore;
   capacity: CapacityStore;
   secrets: SecretsStore;
+  pools: PoolsStore;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -38,6 +46,7 @@ export async function openStore(
     events: new EventsStore(db),
     capacity: new CapacityStore(db),
     secrets: new SecretsStore(db),
+    pools: new PoolsStore(db),
     async ping() {
       await db.command({ ping: 1 });
     },
@@ -47,6 +56,7 @@ export async function openStore(
     store.labs.ensureIndexes(),
     store.events.ensureIndexes(),
     store.capacity.ensureIndexes(),
+    store.pools.ensureIndexes(),
   ]);
   return store;
 }

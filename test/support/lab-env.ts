@@ -17,6 +17,7 @@ import { SecretBox } from '../../src/secrets/envelope';
 import { openStore, type Store } from '../../src/store';
 import { launchLab, type LaunchRequest } from '../../src/temporal/launch';
 import { labIdFor } from '../../src/temporal/ids';
+import { ensurePoolWorkflows, poolWaker } from '../../src/temporal/pools';
 import { createLabWorker } from '../../src/temporal/worker';
 import { capacityFreedSignal, labStatusQuery } from '../../workflows/messages';
 import type { LabSnapshot, LabState } from '../../workflows/state';
@@ -37,6 +38,8 @@ export function labsYaml(
     launchTimeout?: string;
     heartbeatFlush?: string;
     policyRefresh?: string;
+    /** The demo lab's `pool` block, as YAML flow (e.g. "{ size: 3, checkEvery: 1s }"). */
+    pool?: string;
     /** A real Keystone/Heat instead of the emulator, for every provider. */
     realHeat?: { authUrl: string; username: string; project: string };
   } = {},
@@ -65,7 +68,7 @@ labs:
     launchTimeout: ${options.launchTimeout ?? '1m'}
     idleTimeout: ${options.idleTimeout ?? '1h'}
     deleteAfter: ${options.deleteAfter ?? '14d'}
-${options.maxLifetime ? `    maxLifetime: ${options.maxLifetime}\n` : ''}  broken:
+${options.maxLifetime ? `    maxLifetime: ${options.maxLifetime}\n` : ''}${options.pool ? `    pool: ${options.pool}\n` : ''}  broken:
     template: test/fail.yaml
     providers: [${providers.join(', ')}]
     connection: { protocol: ssh, host: 192.0.2.1, port: 22 }
@@ -113,6 +116,8 @@ export interface LabEnv {
    */
   startWorker(config?: Config, options?: { maxCachedWorkflows?: number }): Promise<Worker>;
   stopWorker(): Promise<void>;
+  /** Starts the pool workflow of every lab with a `pool` in `config` (as a worker process does). */
+  startPools(config?: Config): Promise<string[]>;
   launch(request?: Partial<LaunchRequest>): Promise<LabSnapshot>;
   labId(request?: Partial<LaunchRequest>): string;
   status(labId: string): Promise<LabSnapshot>;
@@ -192,6 +197,7 @@ export async function startLabEnv(
             .getHandle(labId)
             .signal(capacityFreedSignal, { version: 1, provider });
         },
+        wakePool: poolWaker(client, taskQueue),
       });
       const w = await createLabWorker({
         connection: nativeConnection,
@@ -211,6 +217,9 @@ export async function startLabEnv(
       w.shutdown();
       await running;
       await c.close();
+    },
+    startPools(cfg = config) {
+      return ensurePoolWorkflows(client, taskQueue, cfg);
     },
     launch(request = {}) {
       return launchLab(client, taskQueue, {

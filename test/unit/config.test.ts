@@ -2,7 +2,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ConfigError,
   DEFAULT_CONFIG,
   formatDuration,
   loadConfig,
@@ -10,6 +9,7 @@ import {
   parseDuration,
   readEnvironment,
 } from '../../src/config';
+import { configProblemsOf } from '../support/config-problems';
 
 const env = { OS_PASSWORD_A: 'secret-a', LABS_EMULATOR_PASSWORD: 'pw' };
 
@@ -32,15 +32,8 @@ labs:
     maxLifetime: 90d
 `;
 
-function problemsOf(text: string, lookup: Record<string, string> = env): ConfigError['problems'] {
-  try {
-    parseConfig(text, 'labs.yaml', lookup);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error('expected the configuration to be refused');
-}
+const problemsOf = (text: string, lookup: Record<string, string> = env) =>
+  configProblemsOf(text, lookup);
 
 describe('durations', () => {
   it.each([

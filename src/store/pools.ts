@@ -1,0 +1,158 @@
+import type { Collection, Db } from 'mongodb';
+import type { StackInfo } from '../../workflows/state';
+
+/**
+ * Warm pools. `pool_stacks` is the pool workflow's record of its stacks (only that workflow
+ * writes it, one write at a time, so FerretDB v1's read-modify-write updates are safe).
+ * `pool_claims` decides who owns a ready stack: a claim is an insert whose `_id` is the stack's
+ * name, so of any number of concurrent claimants exactly one succeeds, on MongoDB and FerretDB
+ * alike. The pool itself takes a stack back (to drain or replace it) by the same insert, so a
+ * learner's claim and the pool's delete can never both win.
+ */
+export type PoolStackState = 'building' | 'ready' | 'claimed' | 'discarded';
+
+export interface PoolStackDocument {
+  /** The Heat stack name, deterministic per pool slot and generation. */
+  _id: string;
+  lab: string;
+  slot: number;
+  generation: number;
+  provider: string | null;
+  stack: StackInfo | null;
+  state: PoolStackState;
+  buildStartedAt: Date;
+  readyAt: Date | null;
+  endedAt: Date | null;
+}
+
+export interface PoolClaimDocument {
+  /** The claimed stack's name: one claim per stack. */
+  _id: string;
+  /**
+   * Who claimed it: `{labId}:g{generation}` for a lab (unique, so a retried claim activity finds
+   * the stack it already took), `pool:{stack}` for the pool, `rejected:{stack}` for a stack a lab
+   * claimed and found gone.
+   */
+  claimant: string;
+  lab: string;
+  labId: string | null;
+  provider: string;
+  stack: StackInfo;
+  at: Date;
+}
+
+export interface PoolSummary {
+  lab: string;
+  ready: number;
+  building: number;
+  claims: number;
+  misses: number;
+  /** Seconds from the start of a build to the stack being ready, for the most recent builds. */
+  refillSeconds: number[];
+}
+
+const RECENT_BUILDS = 20;
+
+export class PoolsStore {
+  readonly stacks: Collection<PoolStackDocument>;
+  readonly claims: Collection<PoolClaimDocument>;
+  readonly misses: Collection<{ _id: string; lab: string; at: Date }>;
+
+  constructor(db: Db) {
+    this.stacks = db.collection<PoolStackDocument>('pool_stacks');
+    this.claims = db.collection<PoolClaimDocument>('pool_claims');
+    this.misses = db.collection('pool_misses');
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await Promise.all([
+      this.stacks.createIndex({ lab: 1, state: 1 }),
+      this.claims.createIndex({ claimant: 1 }, { unique: true }),
+      this.claims.createIndex({ lab: 1 }),
+      this.misses.createIndex({ lab: 1 }),
+    ]);
+  }
+
+  /** Writes the pool workflow's view of one of its stacks (idempotent: the same write twice is one). */
+  async record(doc: PoolStackDocument): Promise<void> {
+    const { _id, ...fields } = doc;
+    await this.stacks.updateOne({ _id }, { $set: fields }, { upsert: true }).catch(ignoreDuplicate);
+  }
+
+  get(stackName: string): Promise<PoolStackDocument | null> {
+    return this.stacks.findOne({ _id: stackName });
+  }
+
+  readyStacks(lab: string): Promise<PoolStackDocument[]> {
+    return this.stacks.find({ lab, state: 'ready' }).toArray();
+  }
+
+  /** Inserts the claim; false when the stack is already claimed (by a lab or by the pool). */
+  async claim(doc: PoolClaimDocument): Promise<boolean> {
+    try {
+      await this.claims.insertOne(doc);
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 11000) return false;
+      throw err;
+    }
+  }
+
+  claimOf(stackName: string): Promise<PoolClaimDocument | null> {
+    return this.claims.findOne({ _id: stackName });
+  }
+
+  claimBy(claimant: string): Promise<PoolClaimDocument | null> {
+    return this.claims.findOne({ claimant });
+  }
+
+  /**
+   * A lab claimed a stack that Heat no longer has: the claim stays (nobody else may take it) but
+   * no longer names the lab, so a retry of the lab's claim looks for another stack.
+   */
+  async reject(stackName: string): Promise<void> {
+    await this.claims.updateOne(
+      { _id: stackName },
+      { $set: { claimant: `rejected:${stackName}`, labId: null } },
+    );
+  }
+
+  async recordMiss(id: string, lab: string, at: Date): Promise<void> {
+    await this.misses.insertOne({ _id: id, lab, at }).catch(ignoreDuplicate);
+  }
+
+  /** Stacks that hold capacity for a pool (building or ready, not yet claimed), per provider. */
+  async heldByProvider(): Promise<Map<string, number>> {
+    const docs = await this.stacks
+      .find({ state: { $in: ['building', 'ready'] } }, { projection: { provider: 1 } })
+      .toArray();
+    const counts = new Map<string, number>();
+    for (const d of docs) if (d.provider) counts.set(d.provider, (counts.get(d.provider) ?? 0) + 1);
+    return counts;
+  }
+
+  async summary(lab: string): Promise<PoolSummary> {
+    const [live, claims, misses, built] = await Promise.all([
+      this.stacks.find({ lab, state: { $in: ['building', 'ready'] } }).toArray(),
+      this.claims.countDocuments({ lab, labId: { $ne: null } }),
+      this.misses.countDocuments({ lab }),
+      this.stacks
+        .find({ lab, readyAt: { $ne: null } })
+        .sort({ readyAt: -1 })
+        .limit(RECENT_BUILDS)
+        .toArray(),
+    ]);
+    return {
+      lab,
+      ready: live.filter((d) => d.state === 'ready').length,
+      building: live.filter((d) => d.state === 'building').length,
+      claims,
+      misses,
+      refillSeconds: built.map((d) => (d.readyAt!.getTime() - d.buildStartedAt.getTime()) / 1000),
+    };
+  }
+}
+
+function ignoreDuplicate(err: unknown): void {
+  if ((err as { code?: number }).code !== 11000) throw err;
+}
