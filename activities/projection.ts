@@ -31,6 +31,7 @@ export function createProjectionActivities(deps: ActivityDeps) {
           lifeStartedAt: new Date(s.lifeStartedAt),
           readyAt: date(s.readyAt),
           suspendedAt: date(s.suspendedAt),
+          fromPool: s.fromPool ?? false,
           deletedAt: s.state === 'deleted' ? at : null,
           seq: input.seq,
         },
@@ -85,6 +86,7 @@ export function createProjectionActivities(deps: ActivityDeps) {
               maxLifetime: lab.maxLifetime ?? null,
               idleSlack: idleSlackFor(deps.config.api.heartbeatFlush),
               refreshEvery: deps.config.policyRefresh,
+              pooled: lab.pool !== undefined,
             }
           : null,
         lastActivityAt: last ? last.getTime() : null,

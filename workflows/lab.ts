@@ -62,6 +62,8 @@ const ACTION_TIMEOUT_MS = 10 * 60_000;
  * open, and an update accepted meanwhile could not be replayed after a cache eviction.
  */
 const POLICY_READ_ACTIVITY = 'policy-read-activity';
+/** Patch: a launch of a lab with a warm pool first claims a suspended pool stack and resumes it. */
+const POOL_CLAIM = 'pool-claim';
 /** A lab's history is continued-as-new at the latest here (Temporal also suggests it earlier). */
 const DEFAULT_HISTORY_LIMIT = 2_000;
 
@@ -329,6 +331,9 @@ class LabRun {
       message: 'no provider has capacity for this lab',
     };
     let firstAttempt = true;
+    if (building === 'launching' && policy.pooled && patched(POOL_CLAIM)) {
+      if (await this.launchFromPool()) return;
+    }
     while (candidates.length > 0) {
       const provider = await this.reserve(candidates, policy.providers, firstAttempt);
       if (provider === 'deleted') return;
@@ -338,7 +343,7 @@ class LabRun {
       const stackName = stackNameFor(this.snapshot.lab, this.snapshot.labId, generation);
       await this.transition(
         building,
-        { provider, generation, stack: null, outputs: {}, error: null },
+        { provider, generation, stack: null, outputs: {}, error: null, fromPool: false },
         `building ${stackName} on ${provider}`,
       );
       try {
@@ -362,20 +367,7 @@ class LabRun {
         );
         if (complete === 'deleted')
           return this.transition('deleting', {}, 'delete requested while building');
-        const outputs = await heatActivities.readOutputs({
-          labId: this.snapshot.labId,
-          lab: this.snapshot.lab,
-          provider,
-          stack: complete,
-          generation,
-        });
-        const now = Date.now();
-        this.lastActivityAt = Math.max(this.lastActivityAt, now);
-        return this.transition(
-          'ready',
-          { stack: complete, outputs, readyAt: now, suspendedAt: null },
-          `${stackName} is CREATE_COMPLETE`,
-        );
+        return this.readyOn(provider, complete, generation, `${stackName} is CREATE_COMPLETE`);
       } catch (err) {
         if (isCancellation(err)) throw err;
         lastError = labErrorOf(err);
@@ -389,6 +381,55 @@ class LabRun {
       { error: lastError, provider: null, stack: null },
       lastError.message,
     );
+  }
+
+  /**
+   * Claims a suspended stack of the lab's warm pool and resumes it: ready in the time of a
+   * resume instead of a create. False when the pool has none ready (a miss) or the claimed stack
+   * would not resume (it is then deleted and its capacity released); the caller builds instead.
+   */
+  private async launchFromPool(): Promise<boolean> {
+    const { labId, lab } = this.snapshot;
+    const generation = this.snapshot.generation + 1;
+    const claim = await storeActivities.claimPoolStack({ labId, lab, generation });
+    if (!claim) return false;
+    await this.transition(
+      'launching',
+      {
+        provider: claim.provider,
+        generation,
+        stack: claim.stack,
+        outputs: {},
+        error: null,
+        fromPool: true,
+        capacityHolder: claim.holder,
+      },
+      `claimed ${claim.stackName} from the warm pool`,
+    );
+    this.describe(`Heat to resume ${claim.stackName}`);
+    let resumed: StackInfo | null = null;
+    try {
+      resumed = await heatActivities.resumeStack({
+        labId,
+        provider: claim.provider,
+        stack: claim.stack,
+        deadline: Date.now() + ACTION_TIMEOUT_MS,
+      });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      await this.record(`resume of the pool stack failed (${labErrorOf(err).message})`);
+    }
+    if (!resumed) {
+      await this.cleanUpStack('the claimed pool stack could not be resumed');
+      return false;
+    }
+    await this.readyOn(
+      claim.provider,
+      resumed,
+      generation,
+      `${claim.stackName} from the warm pool is ${resumed.status}`,
+    );
+    return true;
   }
 
   /** Returns the provider reserved, null when none of the remaining ones has room, or 'deleted'. */
@@ -484,24 +525,34 @@ class LabRun {
     } catch (err) {
       await this.record(`resume failed (${labErrorOf(err).message}); recreating the stack`);
     }
-    if (resumed) {
-      const outputs = await heatActivities.readOutputs({
-        labId: this.snapshot.labId,
-        lab: this.snapshot.lab,
+    if (resumed)
+      return this.readyOn(
         provider,
-        stack: resumed,
-        generation: this.snapshot.generation,
-      });
-      const now = Date.now();
-      this.lastActivityAt = Math.max(this.lastActivityAt, now);
-      return this.transition(
-        'ready',
-        { stack: resumed, outputs, readyAt: now, suspendedAt: null },
+        resumed,
+        this.snapshot.generation,
         `${stack.name} is ${resumed.status}`,
       );
-    }
     await this.cleanUpStack('stack gone or broken at resume');
     await this.build('resuming');
+  }
+
+  /** Reads the stack's outputs (the activity seals the secret ones) and makes the lab ready on it. */
+  private async readyOn(
+    provider: string,
+    stack: StackInfo,
+    generation: number,
+    reason: string,
+  ): Promise<void> {
+    const outputs = await heatActivities.readOutputs({
+      labId: this.snapshot.labId,
+      lab: this.snapshot.lab,
+      provider,
+      stack,
+      generation,
+    });
+    const now = Date.now();
+    this.lastActivityAt = Math.max(this.lastActivityAt, now);
+    await this.transition('ready', { stack, outputs, readyAt: now, suspendedAt: null }, reason);
   }
 
   private async reset(): Promise<void> {
@@ -538,8 +589,14 @@ class LabRun {
         deadline: Date.now() + DELETE_TIMEOUT_MS,
       });
     }
-    if (provider) await storeActivities.releaseCapacity({ labId: this.snapshot.labId, provider });
-    this.snapshot = { ...this.snapshot, stack: null, provider: null };
+    const holder = this.snapshot.capacityHolder;
+    if (provider)
+      await storeActivities.releaseCapacity({
+        labId: this.snapshot.labId,
+        provider,
+        ...(holder ? { holder } : {}),
+      });
+    this.snapshot = { ...this.snapshot, stack: null, provider: null, capacityHolder: null };
   }
 
   // ---- bookkeeping ----------------------------------------------------------------------

@@ -21,6 +21,8 @@ export interface LabPolicy {
   idleSlack: number;
   /** A waiting lab wakes at least this often to re-read its policy. */
   refreshEvery: number;
+  /** The lab has a warm pool: a launch first tries to claim one of its stacks. Absent in old histories. */
+  pooled?: boolean;
 }
 
 /** Heat stack names: deterministic per lab and generation, valid for Heat (^[a-zA-Z][a-zA-Z0-9_.-]*$, <= 255). */

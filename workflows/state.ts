@@ -79,4 +79,11 @@ export interface LabSnapshot {
   lifeStartedAt: number;
   readyAt: number | null;
   suspendedAt: number | null;
+  /** The current stack was claimed from the lab's warm pool (absent in labs from before pools). */
+  fromPool?: boolean;
+  /**
+   * Who holds the stack's capacity slot when it is not the lab itself: a stack claimed from a
+   * pool keeps the slot the pool reserved under the stack's name.
+   */
+  capacityHolder?: string | null;
 }

@@ -19,6 +19,8 @@ export interface LabDocument {
   lifeStartedAt: Date;
   readyAt: Date | null;
   suspendedAt: Date | null;
+  /** The lab's stack was claimed from its warm pool. */
+  fromPool?: boolean;
   deletedAt: Date | null;
   /** Monotonic per lab: a retried or late projection write never overwrites a newer one. */
   seq: number;

@@ -136,6 +136,8 @@ export async function startLabEnv(
     emulator?: Parameters<typeof startEmulator>[0];
     password?: string;
     logger?: Logger;
+    /** The activities' clock (pool schedules, timestamps); the real one unless a test moves time. */
+    now?: () => Date;
     /** A MongoDB-compatible server of the test's own (e.g. one it kills), not the shared one. */
     mongoUri?: string;
   } = {},
@@ -192,6 +194,7 @@ export async function startLabEnv(
         logger,
         templatesDir: TEMPLATES_DIR,
         pollIntervalMs: { min: 50, max: 250 },
+        now: options.now,
         wakeQueuedLab: async (labId, provider) => {
           await client.workflow
             .getHandle(labId)

@@ -20,6 +20,7 @@ export interface LabRecord {
   lifeStartedAt: Date;
   readyAt: Date | null;
   suspendedAt: Date | null;
+  fromPool: boolean;
 }
 
 export function recordFromDocument(doc: LabDocument): LabRecord {
@@ -39,6 +40,7 @@ export function recordFromDocument(doc: LabDocument): LabRecord {
     lifeStartedAt: doc.lifeStartedAt,
     readyAt: doc.readyAt,
     suspendedAt: doc.suspendedAt,
+    fromPool: doc.fromPool ?? false,
   };
 }
 
@@ -70,6 +72,7 @@ export function recordFromSnapshot(
     lifeStartedAt: new Date(snapshot.lifeStartedAt),
     readyAt: snapshot.readyAt === null ? null : new Date(snapshot.readyAt),
     suspendedAt: snapshot.suspendedAt === null ? null : new Date(snapshot.suspendedAt),
+    fromPool: snapshot.fromPool ?? false,
   };
 }
 
@@ -112,5 +115,6 @@ export function presentLab(record: LabRecord, activityAt: number | null, config:
     lastActivityAt: iso(lastActivityAt),
     suspendAt: iso(suspendAt),
     deleteAt: iso(deleteAt),
+    fromPool: record.fromPool,
   };
 }

@@ -99,6 +99,9 @@ export const labSchema = z
     deleteAt: dateTime
       .nullable()
       .meta({ description: 'when the lab is deleted if nothing changes' }),
+    fromPool: z.boolean().meta({
+      description: "the lab's stack was claimed from the lab's warm pool (resumed, not created)",
+    }),
   })
   .meta({ id: 'Lab' });
 export type LabView = z.output<typeof labSchema>;
