@@ -9,6 +9,7 @@ import { healthRoutes } from './health';
 import { labRoutes } from './labs';
 import { metricsRoutes, requestMetrics } from './metrics';
 import { openApiRoutes } from './openapi';
+import { poolRoutes } from './pools';
 import { providerRoutes } from './providers';
 import { mountRoutes, type AnyRoute } from './route';
 import { createServices, type ApiOptions, type ApiServices } from './services';
@@ -74,6 +75,7 @@ export function createApp(ctx: ApiContext, options: ApiOptions = {}): LabsApi {
     ...metricsRoutes(services),
     ...labRoutes(services),
     ...providerRoutes(services),
+    ...poolRoutes(services),
     ...catalogRoutes(services),
   ];
   routes.push(...openApiRoutes(() => routes, API_VERSION));

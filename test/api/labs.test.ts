@@ -61,6 +61,7 @@ describe('labs API: launch, read, long-poll, actions, connection, list', () => {
         'lastActivityAt',
         'suspendAt',
         'deleteAt',
+        'fromPool',
       ].sort(),
     );
     // suspendAt = lastActivityAt + idleTimeout (1h); deleteAt = life start + maxLifetime (30d).
@@ -223,7 +224,15 @@ describe('labs API: launch, read, long-poll, actions, connection, list', () => {
     const res = await t.admin.get('/v1/providers');
     expect(res.status).toBe(200);
     expect(res.data.providers).toEqual([
-      { name: 'cloud-a', region: 'RegionOne', capacity: -1, used: expect.any(Number), queued: 0 },
+      {
+        name: 'cloud-a',
+        region: 'RegionOne',
+        capacity: -1,
+        used: expect.any(Number),
+        queued: 0,
+        pooled: 0,
+        poolLimit: null,
+      },
     ]);
     expect(res.data.providers[0].used).toBeGreaterThan(0);
     expect((await t.service.get('/v1/providers')).status).toBe(403);

@@ -54,6 +54,7 @@ describe('operations: OpenAPI, metrics, dependencies down', () => {
         'GET /v1/labs/:id/connection',
         'GET /v1/labs/:id/events',
         'GET /v1/providers',
+        'GET /v1/pools',
         'GET /v1/catalog',
         'GET /healthz',
         'GET /readyz',

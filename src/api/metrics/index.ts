@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { LAB_STATES, type LabState } from '../../../workflows/state';
+import { readPools } from '../pools';
 import { defineRoute, type AnyRoute } from '../route';
 import type { ApiServices } from '../services';
 
@@ -24,6 +25,8 @@ export function requestMetrics(api: ApiServices): Middleware {
 
 export function metricsRoutes(api: ApiServices): AnyRoute[] {
   api.metrics.labsByState(() => countLabsByState(api));
+  // Mongo down: null keeps the last known figures (the dependency error metric shows why).
+  api.metrics.pools(() => readPools(api).catch(() => null));
   return [
     defineRoute({
       operationId: 'metrics',

@@ -1,6 +1,16 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { LAB_STATES, type LabState } from '../../../workflows/state';
 
+export interface PoolFigures {
+  lab: string;
+  size: number;
+  ready: number;
+  building: number;
+  claims: number;
+  misses: number;
+  refillSeconds: number | null;
+}
+
 /**
  * The API's Prometheus metrics, on a registry of its own (not prom-client's global one) so
  * several apps in one process, as in tests, do not collide.
@@ -61,6 +71,52 @@ export class ApiMetrics {
     help: 'GET /v1/labs/{id}?wait=N requests waiting for a change',
     registers: [this.registry],
   });
+
+  /**
+   * Warm pools by lab, computed when scraped from what the workers record in MongoDB (claims and
+   * misses are counted there, so every API replica reports the same totals).
+   */
+  pools(read: () => Promise<PoolFigures[] | null>): void {
+    const figures: Array<[string, string, (p: PoolFigures) => number | null]> = [
+      ['labs_pool_size', 'Target size of the warm pool now', (p) => p.size],
+      ['labs_pool_ready', 'Warm pool stacks ready to be claimed', (p) => p.ready],
+      ['labs_pool_building', 'Warm pool stacks being built', (p) => p.building],
+      ['labs_pool_claims_total', 'Launches that got a warm pool stack', (p) => p.claims],
+      [
+        'labs_pool_misses_total',
+        'Launches of a pooled lab that found no stack ready',
+        (p) => p.misses,
+      ],
+      [
+        'labs_pool_refill_seconds',
+        'Median build time of the last 20 pool stacks',
+        (p) => p.refillSeconds,
+      ],
+    ];
+    let last: PoolFigures[] = [];
+    let reading: Promise<PoolFigures[]> | null = null;
+    // One read per scrape serves all six gauges.
+    const current = () => {
+      reading ??= read()
+        .then((pools) => (last = pools ?? last))
+        .finally(() => setTimeout(() => (reading = null), 0));
+      return reading;
+    };
+    for (const [name, help, value] of figures) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['lab'] as const,
+        registers: [this.registry],
+        async collect() {
+          for (const pool of await current()) {
+            const v = value(pool);
+            if (v !== null) this.set({ lab: pool.lab }, v);
+          }
+        },
+      });
+    }
+  }
 
   /** Labs by state, computed when scraped; `count` runs against MongoDB under a deadline. */
   labsByState(count: () => Promise<Map<LabState, number> | null>): void {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineRoute, type AnyRoute } from '../route';
+import { poolLimitOf } from '../pools';
 import type { ApiServices } from '../services';
 
 const providersSchema = z.object({
@@ -16,6 +17,15 @@ const providersSchema = z.object({
         .int()
         .meta({ description: 'stacks from first create attempt until deleted' }),
       queued: z.number().int().meta({ description: 'labs waiting with this as first provider' }),
+      pooled: z
+        .number()
+        .int()
+        .meta({ description: 'of used: warm pool stacks, building or ready, not yet claimed' }),
+      poolLimit: z
+        .number()
+        .int()
+        .nullable()
+        .meta({ description: 'most slots pools may hold here (capacity minus learner headroom)' }),
     }),
   ),
 });
@@ -34,8 +44,12 @@ export function providerRoutes(api: ApiServices): AnyRoute[] {
       errors: [],
       async handle(koa) {
         const { capacity } = api.ctx.store;
-        const [used, queued] = await api.deps.mongo('read capacity', () =>
-          Promise.all([capacity.usage(), capacity.queuedCounts()]),
+        const [used, queued, pooled] = await api.deps.mongo('read capacity', () =>
+          Promise.all([
+            capacity.usage(),
+            capacity.queuedCounts(),
+            api.ctx.store.pools.heldByProvider(),
+          ]),
         );
         koa.body = {
           providers: api.ctx.config.providers.map((p) => ({
@@ -44,6 +58,8 @@ export function providerRoutes(api: ApiServices): AnyRoute[] {
             capacity: p.capacity,
             used: used.get(p.name) ?? 0,
             queued: queued.get(p.name) ?? 0,
+            pooled: pooled.get(p.name) ?? 0,
+            poolLimit: poolLimitOf(p.capacity),
           })),
         };
       },
