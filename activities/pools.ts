@@ -102,11 +102,17 @@ export function createPoolActivities(deps: ActivityDeps) {
     async currentPoolPlan(input: { lab: string }): Promise<PoolPlan | null> {
       const lab = deps.config.labs[input.lab];
       if (!lab?.pool) return null;
-      const { target, nextChangeAt } = poolPlan(lab.pool, now().getTime());
+      const at = now().getTime();
+      const providers = lab.providers.map((p) => p.name);
+      const waiting = await Promise.all(
+        providers.map((p) => deps.store.capacity.waitingAhead(`pool:${input.lab}`, p)),
+      );
+      const { target, nextChangeAt } = poolPlan(lab.pool, at);
       return {
         target,
-        nextChangeAt,
-        providers: lab.providers.map((p) => p.name),
+        nextChangeInMs: nextChangeAt === null ? null : nextChangeAt - at,
+        providers,
+        learnersQueued: waiting.some((n) => n > 0),
         launchTimeout: lab.launchTimeout,
         checkEvery: lab.pool.checkEvery,
       };

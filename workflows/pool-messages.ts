@@ -39,9 +39,14 @@ export interface PoolWorkflowInput {
 /** What the pool reads from the current configuration at every wake. */
 export interface PoolPlan {
   target: number;
-  /** When the schedule next changes the target (epoch ms), or null. */
-  nextChangeAt: number | null;
+  /**
+   * How long until the schedule next changes the target, or null: a duration measured by the
+   * activity's clock, so the workflow's timer does not depend on the two clocks agreeing.
+   */
+  nextChangeInMs: number | null;
   providers: string[];
+  /** Learners wait in a capacity queue of one of the pool's providers: the pool gives way. */
+  learnersQueued: boolean;
   launchTimeout: number;
   checkEvery: number;
 }

@@ -44,6 +44,7 @@ class PoolRun {
   /** Last generation used per slot: a slot's next stack gets a new name, a retried create the same. */
   private generations: number[];
   private target = 0;
+  private yielding = false;
   private woken = false;
   /** A build or drain finished: the loop looks again. */
   private changed = false;
@@ -68,11 +69,14 @@ class PoolRun {
       this.changed = false;
       const plan = await storeActivities.currentPoolPlan({ lab: this.input.lab });
       this.target = plan?.target ?? 0;
+      // Learners queued for capacity come first: the pool drains its ready stacks (their slots
+      // wake the queue) and builds nothing until the queue is empty.
+      this.yielding = plan?.learnersQueued ?? false;
       const askHeat = plan !== null && Date.now() >= this.lastHeatCheck + plan.checkEvery;
       if (askHeat) this.lastHeatCheck = Date.now();
       await this.forgetClaimedAndReplaceLost(askHeat);
       const winding = this.historyIsLong();
-      if (plan && !winding) this.fill(plan);
+      if (plan && !winding && !this.yielding) this.fill(plan);
       this.drainExcess();
       this.describe();
       if (!plan && this.slots.length === 0 && this.inFlight === 0) return;
@@ -90,7 +94,7 @@ class PoolRun {
   private sleepFor(plan: PoolPlan | null): number {
     const now = Date.now();
     const wakes = [this.lastHeatCheck + (plan?.checkEvery ?? BUILD_BACKOFF_MS)];
-    if (plan?.nextChangeAt) wakes.push(plan.nextChangeAt);
+    if (plan?.nextChangeInMs) wakes.push(now + plan.nextChangeInMs);
     if (this.buildAgainAt > now) wakes.push(this.buildAgainAt);
     return Math.max(1, Math.min(...wakes) - now);
   }
@@ -120,6 +124,9 @@ class PoolRun {
     setCurrentDetails(
       [
         `**pool** of lab \`${s.lab}\`: size ${s.target}, ready ${s.ready}, building ${s.building}, deficit ${s.deficit}`,
+        ...(this.yielding
+          ? ['learners are queued for capacity: the pool gives its slots to them']
+          : []),
         ...this.slots.map(
           (slot) =>
             `- ${slot.stackName}: ${slot.phase}${slot.provider ? ` on ${slot.provider}` : ''}`,
@@ -152,7 +159,7 @@ class PoolRun {
   }
 
   private drainExcess(): void {
-    const excess = this.live().length - this.target;
+    const excess = this.live().length - (this.yielding ? 0 : this.target);
     if (excess <= 0) return;
     const drained = this.live()
       .filter((s) => s.phase === 'ready')
