@@ -42,7 +42,11 @@ export function createCapacityActivities(deps: ActivityDeps) {
      * `holder` is the stack's holder when it is not the lab itself (a stack claimed from a pool
      * keeps the slot the pool reserved under the stack's name).
      */
-    async releaseCapacity(input: { labId: string; provider: string; holder?: string }): Promise<void> {
+    async releaseCapacity(input: {
+      labId: string;
+      provider: string;
+      holder?: string;
+    }): Promise<void> {
       await deps.store.capacity.release(input.provider, input.holder ?? input.labId);
       await deps.store.capacity.dequeue(input.labId);
       const free = await deps.store.capacity.free(input.provider, limitOf(input.provider));
