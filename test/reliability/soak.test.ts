@@ -104,6 +104,7 @@ describe('chaos soak: random labs under faults and kills of the worker, API and 
       // The short run kills each process at least once; the long one many times.
       expect(Object.keys(result.kills).sort()).toEqual(['api', 'mongo', 'worker']);
     },
-    (SECONDS + 300) * 1000,
+    // Chaos, then up to four settle rounds of 90 s and the final checks.
+    (SECONDS + 900) * 1000,
   );
 });

@@ -139,6 +139,14 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
   const count = (table: Record<string, number>, kind: string) => {
     table[kind] = (table[kind] ?? 0) + 1;
   };
+  /** Steps that did not finish in time: named in the log and the summary, then left behind. */
+  const stuck: string[] = [];
+  const bounded = async (what: string, ms: number, run: () => Promise<unknown>) => {
+    if ((await within(ms, run())) === LATE) {
+      stuck.push(`${what} at ${seconds(started)} s`);
+      log(`soak: STUCK ${what} for ${ms / 1000} s at ${seconds(started)} s; going on without it`);
+    }
+  };
   const breach = (line: string) => {
     if (!breaches.has(line)) log(`BREACH ${line}`);
     breaches.add(line);
@@ -178,16 +186,18 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     request: () => Promise<AxiosResponse>,
   ): Promise<Outcome> => {
     count(operations, what);
+    // A call in flight across a kill of the API fails with it, even if it is up again by now.
+    const apiKillsBefore = kills.api ?? 0;
     const apiWasDown = down.has('api');
     let res: AxiosResponse;
     try {
       res = await request();
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
-      if (apiWasDown || down.has('api') || /ECONNREFUSED|ECONNRESET|EPIPE/.test(code)) {
+      const apiOutage = apiWasDown || down.has('api') || (kills.api ?? 0) !== apiKillsBefore;
+      if (apiOutage || /ECONNREFUSED|ECONNRESET|EPIPE/.test(code)) {
         count(answers, 'api down');
-        if (!apiWasDown && !down.has('api'))
-          clientError(`${what} ${lab.id}: ${code} with the API up`);
+        if (!apiOutage) clientError(`${what} ${lab.id}: ${code} with the API up`);
         return 'error';
       }
       clientError(`${what} ${lab.id}: ${(err as Error).message}`);
@@ -336,7 +346,7 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
   const chaosEnds = started + options.seconds * 1000;
   const actor = async () => {
     while (Date.now() < chaosEnds) {
-      await chooseAction()();
+      await bounded('an action', 120_000, chooseAction());
       await delay(between(0, 200));
     }
   };
@@ -431,7 +441,9 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     while (Date.now() < chaosEnds) {
       let r = rand() * chaosWeight;
       const run = chaosActions.find(([w]) => (r -= w) < 0)?.[1] ?? chaosActions[0]![1];
-      await run().catch((err: Error) => log(`chaos: ${err.message}`));
+      await bounded('a fault injection', 60_000, () =>
+        run().catch((err: Error) => log(`chaos: ${err.message}`)),
+      );
       await delay(between(200, 1200));
     }
   };
@@ -454,10 +466,10 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
       const name = pick(killable.filter((k) => (kills[k] ?? 0) === fewest));
       const target = processes[name]!;
       down.add(name);
-      await target.kill();
       count(kills, name);
+      await bounded(`kill of the ${name}`, 120_000, () => target.kill());
       await delay(between(0, name === 'mongo' ? 4000 : 1500));
-      await target.start();
+      await bounded(`start of the ${name}`, 120_000, () => target.start());
       down.delete(name);
       lastOutageEnded = Date.now();
     }
@@ -500,20 +512,31 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
   const sampler = async () => {
     while (Date.now() < chaosEnds) {
       samples += 1;
-      await checkCapacityAndStacks('during the run').catch((err: Error) =>
-        log(`sample: ${err.message}`),
-      );
-      const failedWithoutError = await env.store.labs.collection
-        .find({ _id: { $in: ids }, state: 'failed', error: null })
-        .toArray()
-        .catch(() => []);
-      for (const d of failedWithoutError)
-        breach(`during the run: lab ${d._id} is failed without an error`);
+      await bounded('a sample of the invariants', 60_000, async () => {
+        await checkCapacityAndStacks('during the run').catch((err: Error) =>
+          log(`sample: ${err.message}`),
+        );
+        const failedWithoutError = await env.store.labs.collection
+          .find({ _id: { $in: ids }, state: 'failed', error: null })
+          .toArray()
+          .catch(() => []);
+        for (const d of failedWithoutError)
+          breach(`during the run: lab ${d._id} is failed without an error`);
+      });
       await delay(between(500, 1000));
     }
   };
 
   log(`soak: seed=${options.seed} labs=${options.labs} seconds=${options.seconds}`);
+  const total = (t: Record<string, number>) => Object.values(t).reduce((a, b) => a + b, 0);
+  const progress = setInterval(
+    () =>
+      log(
+        `soak: ${seconds(started)} s: operations=${total(operations)} faults=${total(faults)} ` +
+          `kills=${JSON.stringify(kills)} down=[${[...down]}] breaches=${breaches.size} stuck=${stuck.length}`,
+      ),
+    60_000,
+  );
   const browsers = heartbeats();
   await Promise.all([
     ...Array.from({ length: options.actors ?? 3 }, actor),
@@ -521,6 +544,7 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     restarts(),
     sampler(),
   ]);
+  clearInterval(progress);
   // Heartbeats go on through the settle phase: ready labs stay ready while being checked.
   for (const lab of labs) lab.active = lab.launched;
 
@@ -644,9 +668,11 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
   let last: string[] = [];
   await waitUntil(
     async () => {
-      last = await finalBreaches().catch((err: Error) => [
-        `the final check could not run: ${err.message}`,
-      ]);
+      const found = await within(
+        120_000,
+        finalBreaches().catch((err: Error) => [`the final check could not run: ${err.message}`]),
+      );
+      last = found === LATE ? ['the final check did not finish within 120 s'] : found;
       return last.length === 0;
     },
     45_000,
@@ -672,13 +698,12 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
   };
   const finalStates: Record<string, number> = {};
   for (const doc of (await projections()).values()) count(finalStates, doc.state);
-  const total = (t: Record<string, number>) => Object.values(t).reduce((a, b) => a + b, 0);
   result.summary =
     `soak seed=${result.seed} labs=${result.labs} ` +
     `operations=${total(operations)} ${JSON.stringify(operations)} refused=${refused} ` +
     `faults=${total(faults)} ${JSON.stringify(faults)} kills=${total(kills)} ${JSON.stringify(kills)} ` +
     `answers=${JSON.stringify(answers)} ` +
-    `samples=${samples} finalStates=${JSON.stringify(finalStates)} clientErrors=${clientErrors.length} breaches=${breaches.size} ` +
+    `samples=${samples} stuck=${stuck.length} finalStates=${JSON.stringify(finalStates)} clientErrors=${clientErrors.length} breaches=${breaches.size} ` +
     `seconds=${result.seconds}`;
   return result;
 }
@@ -686,6 +711,16 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
 /** `demo-<suffix>-g<n>` -> suffix. */
 function stackSuffix(name: string): string {
   return name.replace(/^[^-]+-/, '').replace(/-g\d+$/, '');
+}
+
+const LATE = Symbol('late');
+/** The promise's value, or LATE when it has not settled within `ms`. */
+async function within<T>(ms: number, promise: Promise<T>): Promise<T | typeof LATE> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<typeof LATE>((resolve) => {
+    timer = setTimeout(() => resolve(LATE), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 function seconds(since: number): number {
