@@ -1,8 +1,8 @@
 /**
  * A self-contained bench environment: its own Temporal dev server (in memory), its own
- * Mongo-compatible server (or MONGODB_URI), the emulator and the product (API + worker) in this
- * process, all on free ports and under a temporary directory, so a bench never collides with a
- * running `npm start`.
+ * Mongo-compatible server (or MONGODB_URI), the emulator and the product, all on free ports and
+ * under a temporary directory, so a bench never collides with a running `npm start`. The API
+ * runs in this process; the worker too, unless `workerProcess` puts it in a child of its own.
  */
 import {
   DefaultLogger,
@@ -10,7 +10,7 @@ import {
   Runtime as TemporalRuntime,
 } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, type Config, type Environment } from '../src/config';
@@ -20,9 +20,13 @@ import { startTemporalDevServer, type TemporalDevServer } from '../src/local/tem
 import { readTools } from '../src/local/tools';
 import { createLogger } from '../src/log';
 import { startRuntime, type Runtime } from '../src/runtime';
-import { request } from './http';
+import { withDeadline } from '../src/api/deadline';
+import { request, requestPatiently } from './http';
+import { startWorkerProcess, type WorkerProcess } from './worker-process';
 
 export const COURSE = 'course-v1:Bench+Labs+2026';
+const TASK_QUEUE = 'labs-bench';
+const EMULATOR_PASSWORD = 'bench';
 
 export interface BenchEnv {
   apiUrl: string;
@@ -34,14 +38,34 @@ export interface BenchEnv {
   mongoKind: string;
   temporal: TemporalDevServer;
   mongo?: MongoServer;
+  /** The worker's own process, when the environment was started with `workerProcess`. */
+  worker?: WorkerProcess;
   /** FerretDB's debug endpoint (Prometheus metrics), when the bench started FerretDB. */
   ferretMetricsUrl?: string;
   close(): Promise<void>;
 }
 
-function configYaml(authUrl: string, heartbeatFlush: string): string {
+export interface BenchEnvOptions {
+  /** config.api.heartbeatFlush, as a duration string (default 5s). */
+  heartbeatFlush?: string;
+  /** The `demo` lab's timeouts, as duration strings (defaults 1h and 14d). */
+  idleTimeout?: string;
+  deleteAfter?: string;
+  /** The emulator's per-resource delays in ms (default 50 each). */
+  emulatorDelayMs?: { create: number; action: number; delete: number };
+  /** Runs the worker as its own process, so its memory and CPU are its own. */
+  workerProcess?: boolean;
+}
+
+function configYaml(
+  authUrl: string,
+  endpoints: { temporalAddress: string; mongoUri: string },
+  options: BenchEnvOptions,
+): string {
   return `
-api: { host: 127.0.0.1, port: 0, heartbeatFlush: ${heartbeatFlush} }
+temporal: { address: "${endpoints.temporalAddress}", namespace: default, taskQueue: ${TASK_QUEUE} }
+mongodb: { uri: "${endpoints.mongoUri}" }
+api: { host: 127.0.0.1, port: 0, heartbeatFlush: ${options.heartbeatFlush ?? '5s'} }
 providers:
   - name: local
     auth: { authUrl: "${authUrl}", username: labs, passwordEnv: BENCH_EMULATOR_PASSWORD, projectName: labs, userDomainName: Default, projectDomainName: Default }
@@ -55,16 +79,22 @@ labs:
     connection: { protocol: ssh, hostOutput: public_ip, port: 22, username: learner }
     secretOutputs: [password]
     launchTimeout: 10m
-    idleTimeout: 1h
-    deleteAfter: 14d
+    idleTimeout: ${options.idleTimeout ?? '1h'}
+    deleteAfter: ${options.deleteAfter ?? '14d'}
 `;
 }
 
-export async function startBenchEnv(options: { heartbeatFlush?: string } = {}): Promise<BenchEnv> {
-  TemporalRuntime.install({
-    logger: new DefaultLogger('ERROR'),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } },
-  });
+let temporalRuntimeInstalled = false;
+
+export async function startBenchEnv(options: BenchEnvOptions = {}): Promise<BenchEnv> {
+  // The SDK's runtime is a process-wide singleton: several environments in one run share it.
+  if (!temporalRuntimeInstalled) {
+    TemporalRuntime.install({
+      logger: new DefaultLogger('ERROR'),
+      telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } },
+    });
+    temporalRuntimeInstalled = true;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'labs-bench-'));
   const tools = readTools();
   const temporal = await startTemporalDevServer({
@@ -86,33 +116,54 @@ export async function startBenchEnv(options: { heartbeatFlush?: string } = {}): 
     mongoUri = `${mongo.uri}labs_bench`;
     mongoKind = mongo.kind;
   }
-  const emulator = await startEmulator({ createDelayMs: 50, actionDelayMs: 50, deleteDelayMs: 50 });
-  const config = parseConfig(
-    configYaml(emulator.authUrl, options.heartbeatFlush ?? '5s'),
-    'bench-labs.yaml',
-    { BENCH_EMULATOR_PASSWORD: 'bench' },
+  const delays = options.emulatorDelayMs ?? { create: 50, action: 50, delete: 50 };
+  const emulator = await startEmulator({
+    createDelayMs: delays.create,
+    actionDelayMs: delays.action,
+    deleteDelayMs: delays.delete,
+  });
+  const configPath = join(dir, 'bench-labs.yaml');
+  writeFileSync(
+    configPath,
+    configYaml(emulator.authUrl, { temporalAddress: temporal.address, mongoUri }, options),
   );
+  const config = parseConfig(readFileSync(configPath, 'utf8'), configPath, {
+    BENCH_EMULATOR_PASSWORD: EMULATOR_PASSWORD,
+  });
   const serviceToken = randomBytes(24).toString('base64url');
   const adminToken = randomBytes(24).toString('base64url');
+  const secretsKey = { id: 'bench', key: randomBytes(32) };
   const env: Environment = {
-    configPath: 'bench-labs.yaml',
+    configPath,
     serviceTokens: [serviceToken],
     adminTokens: [adminToken],
-    secretsKeys: [{ id: 'bench', key: randomBytes(32) }],
+    secretsKeys: [secretsKey],
     dataDir: dir,
     logLevel: 'silent',
   };
+  const worker = options.workerProcess
+    ? await startWorkerProcess({
+        configPath,
+        logDir: dir,
+        env: {
+          BENCH_EMULATOR_PASSWORD: EMULATOR_PASSWORD,
+          LABS_SECRETS_KEY: `${secretsKey.id}:${secretsKey.key.toString('base64')}`,
+          LABS_DATA_DIR: dir,
+          LOG_LEVEL: 'warn',
+        },
+      })
+    : undefined;
   const runtime = await startRuntime({
     config,
     env,
     endpoints: {
       temporalAddress: temporal.address,
       namespace: 'default',
-      taskQueue: 'labs-bench',
+      taskQueue: TASK_QUEUE,
       mongoUri,
     },
     logger: createLogger('silent', 'bench'),
-    roles: { api: true, worker: true },
+    roles: { api: true, worker: !worker },
     // The default limit (50/s per token) is for runaway clients; a class's launches come
     // through one service token, which is what the storm measures.
     apiOptions: { rateLimit: { perSecond: 1_000_000, burst: 1_000_000 } },
@@ -133,10 +184,15 @@ export async function startBenchEnv(options: { heartbeatFlush?: string } = {}): 
     mongoKind,
     temporal,
     mongo,
+    worker,
     ferretMetricsUrl,
     async close() {
       // A wedged FerretDB must not hold the run: the product gets 20 s to stop cleanly.
-      await Promise.race([runtime.close(), new Promise((r) => setTimeout(r, 20_000))]);
+      await Promise.race([
+        Promise.all([runtime.close(), worker?.stop()]),
+        new Promise((r) => setTimeout(r, 20_000)),
+      ]);
+      await worker?.stop();
       await emulator.close();
       await mongo?.stop();
       await temporal.stop();
@@ -181,7 +237,12 @@ export class CpuWindow {
 }
 
 export function cpuPids(env: BenchEnv): Record<string, number | undefined> {
-  return { product: process.pid, temporal: env.temporal.pid, mongo: env.mongo?.pid };
+  return {
+    product: process.pid,
+    worker: env.worker?.pid,
+    temporal: env.temporal.pid,
+    mongo: env.mongo?.pid,
+  };
 }
 
 export function describeCpu(cores: Record<string, number>): string {
@@ -205,11 +266,20 @@ export async function ferretRequests(env: BenchEnv): Promise<number | undefined>
   }
 }
 
-/** Launches labs through the API, `concurrency` at a time; returns ids, tokens and latencies. */
+/**
+ * Launches labs through the API, `concurrency` at a time; returns ids, tokens and latencies.
+ * `patient` launches wait out a 429 or 503 and try again, as a well-behaved client would.
+ */
 export async function launchLabs(
   env: BenchEnv,
   learners: string[],
   concurrency: number,
+  options: {
+    onAnswer?: (ok: boolean, latencyMs: number) => void;
+    patient?: boolean;
+    /** Epoch ms after which no further launch is sent. */
+    stopAt?: number;
+  } = {},
 ): Promise<{
   labs: Array<{ id: string; token: string; learner: string; sentAt: number }>;
   latenciesMs: number[];
@@ -223,18 +293,24 @@ export async function launchLabs(
   const t0 = Date.now();
   await Promise.all(
     Array.from({ length: Math.min(concurrency, learners.length) }, async () => {
-      while (next < learners.length) {
+      while (next < learners.length && Date.now() < (options.stopAt ?? Infinity)) {
         const learner = learners[next++]!;
         const sentAt = Date.now();
         const start = process.hrtime.bigint();
-        const answer = await request(`${env.apiUrl}/v1/labs`, {
-          method: 'POST',
-          token: env.serviceToken,
-          body: { courseId: COURSE, learnerId: learner, lab: 'demo' },
-          timeoutMs: 60_000,
-        }).catch(() => undefined);
-        latenciesMs.push(Number(process.hrtime.bigint() - start) / 1e6);
-        if (!answer || answer.status >= 300) {
+        const answer = await (options.patient ? requestPatiently : request)(
+          `${env.apiUrl}/v1/labs`,
+          {
+            method: 'POST',
+            token: env.serviceToken,
+            body: { courseId: COURSE, learnerId: learner, lab: 'demo' },
+            timeoutMs: 60_000,
+          },
+        ).catch(() => undefined);
+        const latencyMs = Number(process.hrtime.bigint() - start) / 1e6;
+        latenciesMs.push(latencyMs);
+        const ok = answer !== undefined && answer.status < 300;
+        options.onAnswer?.(ok, latencyMs);
+        if (!answer || !ok) {
           errors++;
           continue;
         }
@@ -244,6 +320,36 @@ export async function launchLabs(
     }),
   );
   return { labs, latenciesMs, errors, seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * How many of the environment's labs are in each state, from the projection: one aggregation
+ * that answers in one reply (no cursor left open on FerretDB), under a deadline so a stalled
+ * server cannot hold the bench.
+ */
+export async function countStates(env: BenchEnv): Promise<Record<string, number>> {
+  const groups = await withDeadline('counting lab states', 30_000, () =>
+    env.runtime.store.db
+      .collection<{ _id: string; state: string }>('labs')
+      .aggregate<{ _id: string; n: number }>([{ $group: { _id: '$state', n: { $sum: 1 } } }], {
+        maxTimeMS: 30_000,
+      })
+      .toArray(),
+  );
+  return Object.fromEntries(groups.map((g) => [g._id, g.n]));
+}
+
+/** FerretDB's requests per second since the previous call, for progress lines. */
+export function ferretRate(env: BenchEnv): () => Promise<string> {
+  let last: { at: number; count: number } | undefined;
+  return async () => {
+    const count = await ferretRequests(env);
+    if (count === undefined) return '';
+    const now = { at: Date.now(), count };
+    const rate = last ? (now.count - last.count) / ((now.at - last.at) / 1000) : NaN;
+    last = now;
+    return Number.isNaN(rate) ? '' : `, FerretDB ${rate.toFixed(0)} req/s`;
+  };
 }
 
 /** Waits until every lab's projection says `state` (reading Mongo directly, by _id). */

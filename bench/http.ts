@@ -81,3 +81,40 @@ export function metric(text: string, name: string): number {
   }
   return sum;
 }
+
+/**
+ * A Prometheus histogram's cumulative bucket counts by upper bound, summed over its labels (or
+ * over the series whose labels contain `labelFilter`, e.g. `activity_type="resumeStack"`).
+ */
+export function histogram(text: string, name: string, labelFilter?: string): Map<number, number> {
+  const buckets = new Map<number, number>();
+  const prefix = `${name}_bucket{`;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(prefix)) continue;
+    if (labelFilter && !line.includes(labelFilter)) continue;
+    const le = /le="([^"]+)"/.exec(line)?.[1];
+    if (le === undefined) continue;
+    const bound = le === '+Inf' ? Infinity : Number(le);
+    buckets.set(bound, (buckets.get(bound) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return buckets;
+}
+
+/**
+ * The q-quantile (0..1) of what a histogram recorded between two scrapes, as the upper bound of
+ * the bucket it falls in (buckets do not say more), and how many observations there were.
+ */
+export function histogramQuantile(
+  before: Map<number, number>,
+  after: Map<number, number>,
+  q: number,
+): { bound: number; count: number } {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  if (total <= 0) return { bound: NaN, count: 0 };
+  for (const bound of bounds) {
+    if ((after.get(bound) ?? 0) - (before.get(bound) ?? 0) >= q * total)
+      return { bound, count: total };
+  }
+  return { bound: Infinity, count: total };
+}
