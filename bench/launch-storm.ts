@@ -41,7 +41,7 @@ async function waitStatus(heat: HeatClient, ref: StackRef, status: string): Prom
 }
 
 /** Times one stack's create, suspend and resume in the emulator, bypassing the product. */
-async function calibrate(
+export async function calibrate(
   env: BenchEnv,
   createDelayMs: number,
   actionDelayMs: number,

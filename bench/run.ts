@@ -1,31 +1,107 @@
 /**
- * `npm run bench [-- --quick] [-- --only heartbeats,storm]`: starts its own Temporal dev server,
- * Mongo-compatible server (or uses MONGODB_URI), emulator and product, runs the benches, prints
- * figure | target | baseline | ratio | PASS/FAIL and writes bench/results/<timestamp>.json.
+ * `npm run bench [-- --quick] [-- --only heartbeats,storm,many-labs,course]`: starts its own
+ * Temporal dev server, Mongo-compatible server (or uses MONGODB_URI), emulator and product, runs
+ * the benches, prints figure | target | baseline | ratio | PASS/FAIL and writes
+ * bench/results/<timestamp>.json. Benchmarks that need a configuration or a worker process of
+ * their own get a fresh environment, so no bench measures what an earlier one left behind.
  * Benchmarks assert nothing: a FAIL is a figure to look at, not a failed run.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { startBenchEnv, type BenchEnv } from './env';
+import { benchCourse, courseEnvOptions, type CourseScale } from './course';
+import { startBenchEnv, type BenchEnv, type BenchEnvOptions } from './env';
 import { benchHeartbeats } from './heartbeats';
 import { benchLaunchStorm } from './launch-storm';
-import { notMeasured, printTable, row, type Row } from './report';
+import { benchManyLabs, type ManyLabsScale } from './many-labs';
+import { printTable, row, type Row } from './report';
 
 const quick = process.argv.includes('--quick');
 const onlyIndex = process.argv.indexOf('--only');
 const only = onlyIndex > 0 ? (process.argv[onlyIndex + 1] ?? '').split(',') : undefined;
 const wanted = (name: string) => !only || only.includes(name);
 
+const manyLabs: ManyLabsScale = quick
+  ? {
+      labs: 100,
+      concurrency: 32,
+      suspendedShare: 0.5,
+      churnSeconds: 30,
+      rates: { heartbeats: 10, suspends: 1, resumes: 1 },
+      waitMs: 120_000,
+      startBudgetMs: 90_000,
+    }
+  : {
+      labs: 10_000,
+      concurrency: 64,
+      suspendedShare: 0.5,
+      churnSeconds: 600,
+      rates: { heartbeats: 20, suspends: 2, resumes: 2 },
+      waitMs: 10 * 60_000,
+      startBudgetMs: 20 * 60_000,
+    };
+
+const course: CourseScale = quick
+  ? {
+      learners: 60,
+      weeks: 1,
+      speeds: { sessionMsPerMinute: 60, gapMsPerHour: 200, marginMinutes: 30 },
+      idleTimeoutMinutes: 10,
+      deleteAfterDays: 14,
+      heartbeatEveryMinutes: 5,
+      heartbeatFlushMs: 30,
+      sampleMs: 200,
+    }
+  : {
+      learners: 1000,
+      weeks: 4,
+      speeds: { sessionMsPerMinute: 250, gapMsPerHour: 500, marginMinutes: 30 },
+      idleTimeoutMinutes: 10,
+      deleteAfterDays: 14,
+      heartbeatEveryMinutes: 5,
+      heartbeatFlushMs: 100,
+      sampleMs: 250,
+    };
+
 const scale = quick
   ? {
       heartbeats: { labs: 200, seconds: 15, baselineSeconds: 10, concurrency: 64 },
       storm: { labs: 100, resumes: 20, createMs: 5000, resumeMs: 1000, waitMs: 90_000 },
+      manyLabs,
+      course,
     }
   : {
       heartbeats: { labs: 1000, seconds: 30, baselineSeconds: 20, concurrency: 64 },
       storm: { labs: 500, resumes: 100, createMs: 5000, resumeMs: 1000, waitMs: 300_000 },
+      manyLabs,
+      course,
     };
+
+type Bench = (env: BenchEnv) => Promise<{ rows: Row[]; details: Record<string, unknown> }>;
+
+/** Benches in the order they run, grouped by the environment they share. */
+const groups: Array<{ env: BenchEnvOptions; benches: Array<[string, Bench]> }> = [
+  {
+    env: {},
+    benches: [
+      ['heartbeats', (env) => benchHeartbeats(env, scale.heartbeats)],
+      ['storm', (env) => benchLaunchStorm(env, scale.storm)],
+    ],
+  },
+  {
+    // Heat answers in milliseconds and no lab goes idle on its own: only the churn acts.
+    env: {
+      workerProcess: true,
+      idleTimeout: '3h',
+      emulatorDelayMs: { create: 5, action: 5, delete: 5 },
+    },
+    benches: [['many-labs', (env) => benchManyLabs(env, scale.manyLabs)]],
+  },
+  {
+    env: courseEnvOptions(scale.course),
+    benches: [['course', (env) => benchCourse(env, scale.course)]],
+  },
+];
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -34,20 +110,13 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(1))
       .join(' ')} (shared machine: figures are noisy)`,
   );
-  const env: BenchEnv = await startBenchEnv();
-  console.log(
-    `servers: Temporal dev server ${env.temporal.address}, ${env.mongoKind}, emulator ${env.emulator.url}, API ${env.apiUrl}`,
-  );
   const rows: Row[] = [];
   const details: Record<string, unknown> = {};
-  const attempt = async (
-    name: string,
-    fn: () => Promise<{ rows: Row[]; details: Record<string, unknown> }>,
-  ) => {
-    if (!wanted(name)) return;
+  const mongoKinds = new Set<string>();
+  const attempt = async (env: BenchEnv, name: string, fn: Bench) => {
     const t0 = Date.now();
     try {
-      const result = await fn();
+      const result = await fn(env);
       rows.push(...result.rows);
       details[name] = { ...result.details, seconds: (Date.now() - t0) / 1000 };
     } catch (err) {
@@ -57,17 +126,20 @@ async function main(): Promise<void> {
       details[name] = { error: message };
     }
   };
-  try {
-    await attempt('heartbeats', () => benchHeartbeats(env, scale.heartbeats));
-    await attempt('storm', () => benchLaunchStorm(env, scale.storm));
-  } finally {
-    await env.close().catch((err: Error) => console.error(`closing: ${err.message}`));
+  for (const group of groups) {
+    const benches = group.benches.filter(([name]) => wanted(name));
+    if (benches.length === 0) continue;
+    const env: BenchEnv = await startBenchEnv(group.env);
+    mongoKinds.add(env.mongoKind);
+    console.log(
+      `servers: Temporal dev server ${env.temporal.address}, ${env.mongoKind}, emulator ${env.emulator.url}, API ${env.apiUrl}${env.worker ? `, worker pid ${env.worker.pid}` : ''}`,
+    );
+    try {
+      for (const [name, fn] of benches) await attempt(env, name, fn);
+    } finally {
+      await env.close().catch((err: Error) => console.error(`closing: ${err.message}`));
+    }
   }
-  rows.push(
-    notMeasured('many labs', 'worker RSS (10,000 labs)', '<= 1 GiB, flat', 'not built yet'),
-    notMeasured('many labs', 'workflow-task latency p99', 'report', 'not built yet'),
-    notMeasured('cost of a course', 'running stack-h / active h', '<= 1.15', 'not built yet'),
-  );
   const seconds = (Date.now() - started) / 1000;
   const table = printTable(rows);
   console.log(`\n${table}\n\ntook ${seconds.toFixed(0)} s`);
@@ -82,7 +154,7 @@ async function main(): Promise<void> {
         startedAt: new Date(started).toISOString(),
         seconds,
         cores: cpus().length,
-        mongo: env.mongoKind,
+        mongo: [...mongoKinds].join(', '),
         scale,
         rows,
         details,
