@@ -11,7 +11,7 @@ import { SecretBox } from './secrets/envelope';
 import { openStore, type Store } from './store';
 import { connectTemporal } from './temporal/connection';
 import { ensurePoolWorkflows, poolWaker } from './temporal/pools';
-import { createLabWorker } from './temporal/worker';
+import { createLabWorker, drained } from './temporal/worker';
 
 export interface Endpoints {
   temporalAddress: string;
@@ -89,12 +89,13 @@ export async function startRuntime(options: {
       activities,
       workflowBundle: options.workflowBundle,
     });
-    running = worker.run();
+    const run = worker.run();
+    running = run;
     await ensurePoolWorkflows(client, endpoints.taskQueue, config);
     workerHandle = { state: () => worker.getState(), done: running };
     closers.unshift(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
+      await drained(run);
       await workerConnection.close();
     });
   }
