@@ -55,6 +55,8 @@ export interface BenchEnvOptions {
   emulatorDelayMs?: { create: number; action: number; delete: number };
   /** Runs the worker as its own process, so its memory and CPU are its own. */
   workerProcess?: boolean;
+  /** A warm pool (YAML, e.g. `{ size: 5 }`): adds a lab `pooled`, the `demo` lab with this pool. */
+  pool?: string;
 }
 
 function configYaml(
@@ -72,7 +74,12 @@ providers:
     region: RegionOne
     capacity: -1
 labs:
-  demo:
+${labYaml('demo', options)}${options.pool ? labYaml('pooled', options, `pool: ${options.pool}`) : ''}`;
+}
+
+/** The bench's lab (the test template, quick to build); `pooled` is the same lab with a warm pool. */
+function labYaml(name: string, options: BenchEnvOptions, extra?: string): string {
+  return `  ${name}:
     template: test/secret-lab.yaml
     parameters: { create_wait_secs: 0 }
     providers: [local]
@@ -81,7 +88,7 @@ labs:
     launchTimeout: 10m
     idleTimeout: ${options.idleTimeout ?? '1h'}
     deleteAfter: ${options.deleteAfter ?? '14d'}
-`;
+${extra ? `    ${extra}\n` : ''}`;
 }
 
 let temporalRuntimeInstalled = false;
@@ -323,20 +330,30 @@ export async function launchLabs(
 }
 
 /**
- * How many of the environment's labs are in each state, from the projection: one aggregation
- * that answers in one reply (no cursor left open on FerretDB), under a deadline so a stalled
- * server cannot hold the bench.
+ * How many of the environment's running lab workflows are in each of `states`, from Temporal's
+ * visibility (the LabState search attribute): counting from Mongo would scan the labs
+ * collection on FerretDB, and at thousands of labs that read competes with the product.
  */
-export async function countStates(env: BenchEnv): Promise<Record<string, number>> {
-  const groups = await withDeadline('counting lab states', 30_000, () =>
-    env.runtime.store.db
-      .collection<{ _id: string; state: string }>('labs')
-      .aggregate<{ _id: string; n: number }>([{ $group: { _id: '$state', n: { $sum: 1 } } }], {
-        maxTimeMS: 30_000,
-      })
-      .toArray(),
+export async function countStates(
+  env: BenchEnv,
+  states: string[] = ['queued', 'launching', 'ready', 'suspending', 'suspended', 'resuming'],
+): Promise<Record<string, number>> {
+  const counts = await withDeadline('counting lab states', 30_000, () =>
+    Promise.all(
+      states.map(
+        async (state) =>
+          [
+            state,
+            (
+              await env.runtime.client.workflow.count(
+                `ExecutionStatus = "Running" AND LabState = "${state}"`,
+              )
+            ).count,
+          ] as const,
+      ),
+    ),
   );
-  return Object.fromEntries(groups.map((g) => [g._id, g.n]));
+  return Object.fromEntries(counts.filter(([, n]) => n > 0));
 }
 
 /** FerretDB's requests per second since the previous call, for progress lines. */

@@ -111,9 +111,10 @@ async function waitForCount(
   const t0 = Date.now();
   let reached = 0;
   while (Date.now() - t0 < timeoutMs) {
-    reached = (await countStates(env).catch(() => ({}) as Record<string, number>))[state] ?? 0;
+    reached =
+      (await countStates(env, [state]).catch(() => ({}) as Record<string, number>))[state] ?? 0;
     if (reached >= target) break;
-    await sleep(2000);
+    await sleep(5000);
   }
   return { reached, seconds: (Date.now() - t0) / 1000 };
 }
@@ -194,7 +195,7 @@ export async function benchManyLabs(
   const t0 = Date.now();
   const ferret = ferretRate(env);
   const startProgress = reportEvery('many labs', 10_000, async () => {
-    ready = (await countStates(env))['ready'] ?? ready;
+    ready = (await countStates(env, ['ready']))['ready'] ?? ready;
     return `accepted ${accepted}/${scale.labs - BASELINE_LABS} (${fmt(accepted / ((Date.now() - t0) / 1000), 1)}/s), ready ${ready}/${scale.labs}, worker RSS ${fmt(workerProcess.rssBytes() / MiB)} MiB${await ferret()}`;
   });
   const rest = await launchLabs(
@@ -226,18 +227,29 @@ export async function benchManyLabs(
   for (const lab of shuffled.slice(toSuspend.length)) readyPool.add(lab);
   console.log(`[many labs] suspending ${toSuspend.length} of them ...`);
   let next = 0;
+  let refused = 0;
   await Promise.all(
     Array.from({ length: 32 }, async () => {
       while (next < toSuspend.length) {
         const lab = toSuspend[next++]!;
-        await suspend(env, lab).catch(() => undefined);
-        suspendedPool.add(lab);
+        const answer = await suspend(env, lab).catch(() => undefined);
+        // A lab not yet ready refuses (409): it stays with the ready ones.
+        if (answer && answer.status < 300) suspendedPool.add(lab);
+        else {
+          refused++;
+          readyPool.add(lab);
+        }
       }
     }),
   );
-  const suspendedReached = await waitForCount(env, 'suspended', toSuspend.length, scale.waitMs);
+  const suspendedReached = await waitForCount(
+    env,
+    'suspended',
+    toSuspend.length - refused,
+    scale.waitMs,
+  );
   console.log(
-    `[many labs] ${suspendedReached.reached} suspended after ${fmt(suspendedReached.seconds)} s`,
+    `[many labs] ${suspendedReached.reached} suspended after ${fmt(suspendedReached.seconds)} s (${refused} refused or failed)`,
   );
 
   // --- churn ---

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only heartbeats,storm,many-labs,course]`: starts its own
+ * `npm run bench [-- --quick] [-- --only heartbeats,storm,many-labs,course,pool]`: starts its own
  * Temporal dev server, Mongo-compatible server (or uses MONGODB_URI), emulator and product, runs
  * the benches, prints figure | target | baseline | ratio | PASS/FAIL and writes
  * bench/results/<timestamp>.json. Benchmarks that need a configuration or a worker process of
@@ -14,6 +14,7 @@ import { startBenchEnv, type BenchEnv, type BenchEnvOptions } from './env';
 import { benchHeartbeats } from './heartbeats';
 import { benchLaunchStorm } from './launch-storm';
 import { benchManyLabs, type ManyLabsScale } from './many-labs';
+import { benchPool, poolEnvOptions, type PoolScale } from './pool';
 import { printTable, row, type Row } from './report';
 
 const quick = process.argv.includes('--quick');
@@ -37,8 +38,8 @@ const manyLabs: ManyLabsScale = quick
       suspendedShare: 0.5,
       churnSeconds: 600,
       rates: { heartbeats: 20, suspends: 2, resumes: 2 },
-      waitMs: 10 * 60_000,
-      startBudgetMs: 20 * 60_000,
+      waitMs: 8 * 60_000,
+      startBudgetMs: 10 * 60_000,
     };
 
 const course: CourseScale = quick
@@ -62,6 +63,11 @@ const course: CourseScale = quick
       heartbeatFlushMs: 100,
       sampleMs: 250,
     };
+
+// Full: Heat-like times (create 90 s, resume 5 s) as issue 11 asks; quick: the same shape, shorter.
+const pool: PoolScale = quick
+  ? { learners: 6, arrivalEveryMs: 3000, createMs: 10_000, resumeMs: 1000, waitMs: 120_000 }
+  : { learners: 20, arrivalEveryMs: 10_000, createMs: 90_000, resumeMs: 5000, waitMs: 600_000 };
 
 const scale = quick
   ? {
@@ -101,6 +107,7 @@ const groups: Array<{ env: BenchEnvOptions; benches: Array<[string, Bench]> }> =
     env: courseEnvOptions(scale.course),
     benches: [['course', (env) => benchCourse(env, scale.course)]],
   },
+  { env: poolEnvOptions(pool), benches: [['pool', (env) => benchPool(env, pool)]] },
 ];
 
 async function main(): Promise<void> {
