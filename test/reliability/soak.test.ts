@@ -23,23 +23,50 @@ const SECONDS = numberFrom('SOAK_SECONDS', LONG ? 1800 : 20);
 const CAPACITY = numberFrom('SOAK_CAPACITY', LONG ? Math.ceil(LABS / 3) : 10);
 const PROVIDERS = ['cloud-a', 'cloud-b'];
 
-/** The soak's own MongoDB-compatible server (the suites' shared one is never killed), same port and data after each kill. */
-async function ownMongo(): Promise<Restartable & { uri: string; close(): Promise<void> }> {
+/**
+ * The soak's own MongoDB-compatible server (the suites' shared one is never killed), same port
+ * and data after each kill. If it exits on its own, that is logged and it is started again, as a
+ * supervisor would: the soak tests the product's recovery, and the log says what happened.
+ */
+async function ownMongo(
+  log: (line: string) => void,
+): Promise<Restartable & { uri: string; deaths: string[]; close(): Promise<void> }> {
   const tools = readTools();
   const dir = mkdtempSync(join(testServers().workDir, 'soak-mongo-'));
   const port = await freePort();
-  const start = () => startMongoServer({ tools, dataDir: join(dir, 'data'), logDir: dir, port });
-  let server: MongoServer | undefined = await start();
+  const deaths: string[] = [];
+  let server: MongoServer | undefined;
+  let closing = false;
+  const start = async () => {
+    const started = await startMongoServer({
+      tools,
+      dataDir: join(dir, 'data'),
+      logDir: dir,
+      port,
+    });
+    server = started;
+    void started.exited.then(async (code) => {
+      if (server !== started || closing) return;
+      const line = `${started.kind} exited on its own (code ${code}) at ${new Date().toISOString()}; started again`;
+      deaths.push(line);
+      log(`soak: ${line}`);
+      await start().catch((err: Error) =>
+        log(`soak: could not start ${started.kind}: ${err.message}`),
+      );
+    });
+  };
+  await start();
   return {
-    uri: server.uri,
+    uri: server!.uri,
+    deaths,
     async kill() {
-      await server?.stop(0);
+      const current = server;
       server = undefined;
+      await current?.stop(0);
     },
-    async start() {
-      server = await start();
-    },
+    start,
     async close() {
+      closing = true;
       await server?.stop();
     },
   };
@@ -54,7 +81,7 @@ describe('chaos soak: random labs under faults and kills of the worker, API and 
     api = await startApiEnv({}, { rateLimit: { perSecond: 10_000, burst: 10_000 } }, env, apiPort);
   };
   beforeAll(async () => {
-    mongo = await ownMongo();
+    mongo = await ownMongo((line) => process.stdout.write(`${line}\n`));
     env = await startLabEnv({
       providers: PROVIDERS,
       capacity: CAPACITY,
@@ -100,6 +127,7 @@ describe('chaos soak: random labs under faults and kills of the worker, API and 
       process.stdout.write(`${result.summary}\n`);
       for (const line of result.clientErrors) process.stdout.write(`client error: ${line}\n`);
       for (const line of result.slowDependency) process.stdout.write(`503, all up: ${line}\n`);
+      for (const line of mongo.deaths) process.stdout.write(`${line}\n`);
       expect(result.breaches).toEqual([]);
       // The short run kills each process at least once; the long one many times.
       expect(Object.keys(result.kills).sort()).toEqual(['api', 'mongo', 'worker']);

@@ -697,7 +697,11 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     summary: '',
   };
   const finalStates: Record<string, number> = {};
-  for (const doc of (await projections()).values()) count(finalStates, doc.state);
+  const docs = await projections().catch((err: Error) => {
+    log(`soak: final states unreadable: ${err.message}`);
+    return new Map<string, { state: string }>();
+  });
+  for (const doc of docs.values()) count(finalStates, doc.state);
   result.summary =
     `soak seed=${result.seed} labs=${result.labs} ` +
     `operations=${total(operations)} ${JSON.stringify(operations)} refused=${refused} ` +
