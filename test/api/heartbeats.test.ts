@@ -73,16 +73,19 @@ describe('heartbeats: coalesced, keep a lab ready, resume a suspended one', () =
     await t.api.services.heartbeats.flush();
     const receivedBefore = await metric(t, 'labs_api_heartbeats_received_total');
     const writesBefore = await metric(t, 'labs_api_heartbeat_writes_total');
+    const burstStarted = Date.now();
     const answers = await Promise.all(
       Array.from({ length: 200 }, () => beat.post(`/v1/labs/${lab.id}/heartbeat`)),
     );
     expect(answers.every((a) => a.status === 204)).toBe(true);
     await t.api.services.heartbeats.flush();
+    const flushIntervals = Math.ceil((Date.now() - burstStarted) / 100);
     expect(await metric(t, 'labs_api_heartbeats_received_total')).toBe(receivedBefore + 200);
     const writes = (await metric(t, 'labs_api_heartbeat_writes_total')) - writesBefore;
-    // 200 heartbeats in well under a second: one write per flush interval (100 ms) at most.
+    // One write per flush interval (100 ms) at most, however many heartbeats: 200 of them in
+    // well under a second on a quiet machine, longer on a loaded one.
     expect(writes).toBeGreaterThanOrEqual(1);
-    expect(writes).toBeLessThanOrEqual(10);
+    expect(writes).toBeLessThanOrEqual(flushIntervals + 1);
     expect(await t.lab.store.activity.lastActivityAt(lab.id)).not.toBeNull();
   });
 
