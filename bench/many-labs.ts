@@ -119,6 +119,16 @@ async function waitForCount(
   return { reached, seconds: (Date.now() - t0) / 1000 };
 }
 
+/** Ids of the running labs whose workflow says `ready` (Temporal's visibility, not Mongo). */
+async function readyIds(env: BenchEnv): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for await (const wf of env.runtime.client.workflow.list({
+    query: 'ExecutionStatus = "Running" AND LabState = "ready"',
+  }))
+    ids.add(wf.workflowId);
+  return ids;
+}
+
 /** Times single API calls on a quiet product: suspend, then launch again, lab after lab. */
 async function quietRoundTrips(env: BenchEnv, labs: Lab[]): Promise<number[]> {
   const times: number[] = [];
@@ -219,21 +229,25 @@ export async function benchManyLabs(
     `[many labs] ${allReady.reached}/${open} ready (of ${scale.labs} wanted) after ${fmt(startSeconds)} s (launch errors ${rest.errors}); CPU ${describeCpu(startCores)}; worker RSS ${fmt(workerProcess.rssBytes() / MiB)} MiB`,
   );
 
-  // --- the mix: a share of them suspended ---
+  // --- the mix: a share of the ready ones suspended (a lab still launching would refuse) ---
+  const readyNow = await readyIds(env).catch(() => new Set<string>());
+  const readyLabs = labs.filter((l) => readyNow.has(l.id));
   const readyPool = new Pool<Lab>();
   const suspendedPool = new Pool<Lab>();
-  const shuffled = shuffle(random, [...labs]);
-  const toSuspend = shuffled.slice(0, Math.round(labs.length * scale.suspendedShare));
+  const shuffled = shuffle(random, readyLabs);
+  const toSuspend = shuffled.slice(0, Math.round(readyLabs.length * scale.suspendedShare));
   for (const lab of shuffled.slice(toSuspend.length)) readyPool.add(lab);
-  console.log(`[many labs] suspending ${toSuspend.length} of them ...`);
+  console.log(
+    `[many labs] suspending ${toSuspend.length} of the ${readyLabs.length} ready labs (${labs.length - readyLabs.length} not ready are left out of the churn) ...`,
+  );
   let next = 0;
   let refused = 0;
+  const stopAt = Date.now() + scale.waitMs;
   await Promise.all(
     Array.from({ length: 32 }, async () => {
-      while (next < toSuspend.length) {
+      while (next < toSuspend.length && Date.now() < stopAt) {
         const lab = toSuspend[next++]!;
         const answer = await suspend(env, lab).catch(() => undefined);
-        // A lab not yet ready refuses (409): it stays with the ready ones.
         if (answer && answer.status < 300) suspendedPool.add(lab);
         else {
           refused++;
@@ -245,7 +259,7 @@ export async function benchManyLabs(
   const suspendedReached = await waitForCount(
     env,
     'suspended',
-    toSuspend.length - refused,
+    Math.min(next, toSuspend.length) - refused,
     scale.waitMs,
   );
   console.log(

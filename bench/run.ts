@@ -38,7 +38,7 @@ const manyLabs: ManyLabsScale = quick
       suspendedShare: 0.5,
       churnSeconds: 600,
       rates: { heartbeats: 20, suspends: 2, resumes: 2 },
-      waitMs: 8 * 60_000,
+      waitMs: 3 * 60_000,
       startBudgetMs: 10 * 60_000,
     };
 
