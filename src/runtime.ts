@@ -11,7 +11,7 @@ import { SecretBox } from './secrets/envelope';
 import { openStore, type Store } from './store';
 import { connectTemporal } from './temporal/connection';
 import { ensurePoolWorkflows, poolWaker } from './temporal/pools';
-import { createLabWorker, drained } from './temporal/worker';
+import { createLabWorker } from './temporal/worker';
 
 export interface Endpoints {
   temporalAddress: string;
@@ -95,7 +95,7 @@ export async function startRuntime(options: {
     workerHandle = { state: () => worker.getState(), done: running };
     closers.unshift(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
-      await drained(run);
+      await run;
       await workerConnection.close();
     });
   }

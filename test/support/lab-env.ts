@@ -18,7 +18,7 @@ import { openStore, type Store } from '../../src/store';
 import { launchLab, type LaunchRequest } from '../../src/temporal/launch';
 import { labIdFor } from '../../src/temporal/ids';
 import { ensurePoolWorkflows, poolWaker } from '../../src/temporal/pools';
-import { createLabWorker, drained } from '../../src/temporal/worker';
+import { createLabWorker } from '../../src/temporal/worker';
 import { capacityFreedSignal, labStatusQuery } from '../../workflows/messages';
 import type { LabSnapshot, LabState } from '../../workflows/state';
 import { testServers, uniqueDbName } from './servers';
@@ -218,7 +218,7 @@ export async function startLabEnv(
       const { worker: w, running, connection: c } = worker;
       worker = undefined;
       w.shutdown();
-      await drained(running);
+      await running;
       await c.close();
     },
     startPools(cfg = config) {
