@@ -1,5 +1,5 @@
 import { retryLabUpdate } from '../../workflows/messages';
-import { waitFor } from '../support/wait';
+import { eventually, waitFor } from '../support/wait';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
 
 describe('the lab workflow when Heat fails', () => {
@@ -42,11 +42,12 @@ describe('the lab workflow when Heat fails', () => {
     expect(failed.provider).toBeNull();
     expect(await env.liveStacks(labId)).toEqual([]);
     expect(await env.store.capacity.holderOf(labId)).toBeNull();
-    expect(await env.store.labs.get(labId)).toMatchObject({
-      state: 'failed',
-      error: failed.error,
-      stack: null,
+    // The projection follows the workflow by one activity: wait for it, then compare.
+    const projected = await eventually('the projection to say failed', async () => {
+      const doc = await env.store.labs.get(labId);
+      return doc?.state === 'failed' ? doc : undefined;
     });
+    expect(projected).toMatchObject({ state: 'failed', error: failed.error, stack: null });
   });
 
   it('retries a failed lab under a new stack name', async () => {

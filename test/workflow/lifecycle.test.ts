@@ -6,7 +6,7 @@ import {
   retryLabUpdate,
   suspendLabUpdate,
 } from '../../workflows/messages';
-import { pace, waitFor } from '../support/wait';
+import { eventually, pace, waitFor } from '../support/wait';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
 
 describe('the lab workflow: launch, suspend, resume, reset, delete', () => {
@@ -27,7 +27,11 @@ describe('the lab workflow: launch, suspend, resume, reset, delete', () => {
     const secrets = await env.store.secrets.get(first.labId);
     expect(Object.keys(secrets?.secrets ?? {})).toEqual(['password']);
     expect(secrets?.secrets.password?.keyId).toBe('test1');
-    const doc = await env.store.labs.get(first.labId);
+    // The projection follows the workflow by one activity.
+    const doc = await eventually('the projection to say ready', async () => {
+      const d = await env.store.labs.get(first.labId);
+      return d?.state === 'ready' ? d : undefined;
+    });
     expect(doc).toMatchObject({
       state: 'ready',
       provider: 'cloud-a',
