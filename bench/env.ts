@@ -356,10 +356,22 @@ export async function countStates(
   return Object.fromEntries(counts.filter(([, n]) => n > 0));
 }
 
-/** FerretDB's requests per second since the previous call, for progress lines. */
+/**
+ * For progress lines: FerretDB's requests per second since the previous call, and any server
+ * of the environment that is no longer running (the machine is shared: a broad kill elsewhere
+ * takes ours down too, and the figures after it measure that).
+ */
 export function ferretRate(env: BenchEnv): () => Promise<string> {
   let last: { at: number; count: number } | undefined;
   return async () => {
+    const gone = Object.entries({
+      temporal: env.temporal.pid,
+      mongo: env.mongo?.pid,
+      worker: env.worker?.pid,
+    })
+      .filter(([, pid]) => pid !== undefined && Number.isNaN(cpuSeconds(pid)))
+      .map(([name]) => name);
+    if (gone.length > 0) return `, GONE: ${gone.join(', ')} (the process no longer runs)`;
     const count = await ferretRequests(env);
     if (count === undefined) return '';
     const now = { at: Date.now(), count };
