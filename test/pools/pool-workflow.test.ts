@@ -36,11 +36,13 @@ describe("the pool workflow keeps a lab's warm pool filled", () => {
       'the lost stack to be discarded',
       async () => (await env.store.pools.get('pool-demo-s1-g1'))?.state === 'discarded',
     );
-    expect((await env.store.pools.readyStacks('demo')).map((d) => d._id).sort()).toEqual([
-      'pool-demo-s0-g1',
-      'pool-demo-s1-g2',
-      'pool-demo-s2-g1',
-    ]);
+    // The replacement is ready once built and suspended; the lost stack never is again.
+    const readyNames = async () =>
+      (await env.store.pools.readyStacks('demo')).map((d) => d._id).sort();
+    await waitFor('the replacement to be ready', async () =>
+      (await readyNames()).includes('pool-demo-s1-g2'),
+    );
+    expect(await readyNames()).toEqual(['pool-demo-s0-g1', 'pool-demo-s1-g2', 'pool-demo-s2-g1']);
     await waitFor(
       "the lost stack's capacity to be released",
       async () => (await env.store.capacity.usage()).get('cloud-a') === 3,

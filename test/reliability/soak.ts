@@ -463,16 +463,19 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
       if (Date.now() >= chaosEnds) break;
       // The least-killed process next (ties at random): every kind is killed, even in a short run.
       const fewest = Math.min(...killable.map((k) => kills[k] ?? 0));
-      const name = pick(killable.filter((k) => (kills[k] ?? 0) === fewest));
-      const target = processes[name]!;
-      down.add(name);
-      count(kills, name);
-      await bounded(`kill of the ${name}`, 120_000, () => target.kill());
-      await delay(between(0, name === 'mongo' ? 4000 : 1500));
-      await bounded(`start of the ${name}`, 120_000, () => target.start());
-      down.delete(name);
-      lastOutageEnded = Date.now();
+      await killAndRestart(pick(killable.filter((k) => (kills[k] ?? 0) === fewest)));
     }
+  };
+  /** Kills a process, leaves it down a moment (Mongo longer: clients must ride it out), restarts it. */
+  const killAndRestart = async (name: keyof typeof processes) => {
+    const target = processes[name]!;
+    down.add(name);
+    count(kills, name);
+    await bounded(`kill of the ${name}`, 120_000, () => target.kill());
+    await delay(between(0, name === 'mongo' ? 4000 : 1500));
+    await bounded(`start of the ${name}`, 120_000, () => target.start());
+    down.delete(name);
+    lastOutageEnded = Date.now();
   };
 
   // ---- sampled invariants ----------------------------------------------------------------
@@ -544,6 +547,9 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     restarts(),
     sampler(),
   ]);
+  // Every kind of process is killed at least once: those the chaos phase did not reach (a slow
+  // machine makes fewer rounds) are killed now, before the run settles and is checked.
+  for (const name of killable.filter((k) => !kills[k])) await killAndRestart(name);
   clearInterval(progress);
   // Heartbeats go on through the settle phase: ready labs stay ready while being checked.
   for (const lab of labs) lab.active = lab.launched;
