@@ -1,10 +1,6 @@
 /** Seeded randomness for benchmarks: the same seed gives the same labs, learners and sessions. */
 
-/**
- * The soak's seeded generator (mulberry32), shared rather than copied; it would sit better in
- * a neutral module such as src/util.
- */
-export { prng as seeded } from '../test/reliability/soak';
+export { prng as seeded } from '../src/util/prng';
 
 /** Poisson(mean), by Knuth's multiplication method (means here are small). */
 export function poisson(random: () => number, mean: number): number {

@@ -1,6 +1,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { keystoneId } from '../../src/emulator/keystone-api';
+import { prng } from '../../src/util/prng';
 import type { FaultSpec } from '../../src/emulator';
 import { TRANSITIONAL_STATES, type LabSnapshot, type LabState } from '../../workflows/state';
 import type { LabEnv } from '../support/lab-env';
@@ -58,18 +59,6 @@ export interface SoakResult {
   breaches: string[];
   seconds: number;
   summary: string;
-}
-
-/** mulberry32: a small seeded PRNG, so a run's choices replay from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A short pause between random actions (bounded by the caller: at most a few hundred ms). */
