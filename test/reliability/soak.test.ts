@@ -1,12 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import { join } from 'node:path';
 import { freePort } from '../../src/local/child';
-import { startMongoServer, type MongoServer } from '../../src/local/mongo-server';
-import { readTools } from '../../src/local/tools';
 import { ADMIN_TOKEN, SERVICE_TOKEN, startApiEnv, type ApiEnv } from '../api/api-env';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
-import { testServers } from '../support/servers';
-import { runSoak, type Restartable } from './soak';
+import { ownMongo, type OwnMongo } from './own-mongo';
+import { runSoak } from './soak';
 
 /**
  * The chaos soak (issue 9). Short here; `npm run soak` runs the long one:
@@ -23,57 +19,8 @@ const SECONDS = numberFrom('SOAK_SECONDS', LONG ? 1800 : 20);
 const CAPACITY = numberFrom('SOAK_CAPACITY', LONG ? Math.ceil(LABS / 3) : 10);
 const PROVIDERS = ['cloud-a', 'cloud-b'];
 
-/**
- * The soak's own MongoDB-compatible server (the suites' shared one is never killed), same port
- * and data after each kill. If it exits on its own, that is logged and it is started again, as a
- * supervisor would: the soak tests the product's recovery, and the log says what happened.
- */
-async function ownMongo(
-  log: (line: string) => void,
-): Promise<Restartable & { uri: string; deaths: string[]; close(): Promise<void> }> {
-  const tools = readTools();
-  const dir = mkdtempSync(join(testServers().workDir, 'soak-mongo-'));
-  const port = await freePort();
-  const deaths: string[] = [];
-  let server: MongoServer | undefined;
-  let closing = false;
-  const start = async () => {
-    const started = await startMongoServer({
-      tools,
-      dataDir: join(dir, 'data'),
-      logDir: dir,
-      port,
-    });
-    server = started;
-    void started.exited.then(async (code) => {
-      if (server !== started || closing) return;
-      const line = `${started.kind} exited on its own (code ${code}) at ${new Date().toISOString()}; started again`;
-      deaths.push(line);
-      log(`soak: ${line}`);
-      await start().catch((err: Error) =>
-        log(`soak: could not start ${started.kind}: ${err.message}`),
-      );
-    });
-  };
-  await start();
-  return {
-    uri: server!.uri,
-    deaths,
-    async kill() {
-      const current = server;
-      server = undefined;
-      await current?.stop(0);
-    },
-    start,
-    async close() {
-      closing = true;
-      await server?.stop();
-    },
-  };
-}
-
 describe('chaos soak: random labs under faults and kills of the worker, API and Mongo keep the invariants', () => {
-  let mongo: Awaited<ReturnType<typeof ownMongo>>;
+  let mongo: OwnMongo;
   let env: LabEnv;
   let api: ApiEnv | undefined;
   let apiPort: number;
