@@ -88,6 +88,7 @@ export async function startRuntime(options: {
       taskQueue: endpoints.taskQueue,
       activities,
       workflowBundle: options.workflowBundle,
+      maxCachedWorkflows: config.worker.maxCachedWorkflows,
     });
     const run = worker.run();
     running = run;

@@ -129,6 +129,7 @@ function resolveConfig(raw: RawConfig, file: string, env: EnvLookup, report: Rep
     mongodb: raw.mongodb,
     api: raw.api,
     emulator: raw.emulator,
+    worker: raw.worker,
     policyRefresh: raw.policyRefresh,
     providers: providers.filter((p): p is ProviderConfig => p !== undefined),
     labs,

@@ -174,6 +174,16 @@ export const configSchema = z.strictObject({
       createDelay: duration.default(2000),
     })
     .optional(),
+  worker: z
+    .strictObject({
+      /**
+       * Lab workflows a worker keeps in memory between their tasks (~0.3 MiB each). Beyond it
+       * the least recently used is evicted and replayed from its history at its next wake-up,
+       * which for a lab is minutes to hours away: a bound on RSS that costs a short replay.
+       */
+      maxCachedWorkflows: z.number().int().min(1).default(1000),
+    })
+    .default({ maxCachedWorkflows: 1000 }),
   /** How often a waiting lab re-reads its policy, so an operator's change reaches labs with long timers armed. */
   policyRefresh: positiveDuration.default(6 * 3_600_000),
   providers: z.array(providerSchema).min(1, 'must list at least one provider'),

@@ -97,6 +97,8 @@ export interface Config {
     corsOrigins?: string[];
   };
   emulator?: { host: string; port: number; createDelay: Milliseconds };
+  /** Lab workflows a worker keeps cached in memory (the rest are replayed when they wake). */
+  worker: { maxCachedWorkflows: number };
   /** How often a waiting lab re-reads its policy from the configuration. */
   policyRefresh: Milliseconds;
   providers: ProviderConfig[];

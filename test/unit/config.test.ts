@@ -75,6 +75,17 @@ describe('configuration', () => {
       corsOrigins: [],
     });
     expect(config.temporal).toBeUndefined();
+    // The worker's workflow cache is bounded by default: RSS stays flat with thousands of labs.
+    expect(config.worker).toEqual({ maxCachedWorkflows: 1000 });
+  });
+
+  it('takes a worker cache size and refuses one below 1, naming the field', () => {
+    expect(
+      parseConfig(`worker: { maxCachedWorkflows: 250 }\n${good}`, 'labs.yaml', env).worker,
+    ).toEqual({ maxCachedWorkflows: 250 });
+    expect(problemsOf(`worker: { maxCachedWorkflows: 0 }\n${good}`)).toEqual([
+      expect.objectContaining({ path: 'worker.maxCachedWorkflows', line: 1 }),
+    ]);
   });
 
   it('loads the example configuration that npm start uses', () => {
