@@ -3,4 +3,4 @@ export * from './errors';
 export { AxiosHeatClient, createHeatClient, type HeatClientOptions } from './heat';
 export { KeystoneAuth, type KeystoneSession } from './keystone';
 export { DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY, type RetryPolicy } from './http';
-export { waitForStackStatus } from './wait';
+export { pollInterval, waitForStackStatus } from './wait';

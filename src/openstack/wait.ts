@@ -11,6 +11,11 @@ const DEFAULT_MAX_INTERVAL_MS = 10_000;
 /** The next poll comes after this share of the time waited so far (within min and max). */
 const POLL_SHARE_OF_ELAPSED = 0.2;
 
+/** The pause before the next look at a stack that has been in progress for `elapsedMs`. */
+export function pollInterval(elapsedMs: number, minMs: number, maxMs: number): number {
+  return Math.min(maxMs, Math.max(minMs, Math.ceil(elapsedMs * POLL_SHARE_OF_ELAPSED)));
+}
+
 /**
  * Polls a stack until it reaches one of `targets`. The interval is a fifth of the time waited so
  * far, between its minimum and maximum, never past the deadline: the wait learns of a finished
@@ -90,10 +95,7 @@ export async function waitForStackStatus(
         { ...details, lastStatus, cause: lastError },
       );
     }
-    const interval = Math.min(
-      maxInterval,
-      Math.max(minInterval, Math.ceil((Date.now() - started) * POLL_SHARE_OF_ELAPSED)),
-    );
+    const interval = pollInterval(Date.now() - started, minInterval, maxInterval);
     await sleep(Math.min(interval, remaining), options.signal);
   }
 }

@@ -1,4 +1,4 @@
-import { waitForStackStatus } from '../../src/openstack/wait';
+import { pollInterval, waitForStackStatus } from '../../src/openstack/wait';
 import type { Stack, StackRef } from '../../src/openstack/types';
 
 /** A stack whose action finishes `afterMs` from now; counts the polls it answered. */
@@ -27,6 +27,14 @@ function stackFinishingIn(afterMs: number) {
 }
 
 describe('waiting for a stack action', () => {
+  it('polls at the minimum interval first, then after a fifth of the time waited, up to the maximum', () => {
+    // The product's figures: a 5 s resume is polled every 500 ms at first (seen <= 0.5 s late),
+    // a long create every 10 s.
+    expect(
+      [0, 1000, 2500, 5000, 20_000, 50_000, 600_000].map((t) => pollInterval(t, 500, 10_000)),
+    ).toEqual([500, 500, 500, 1000, 4000, 10_000, 10_000]);
+  });
+
   it.each([300, 1500])(
     'learns that a %i ms action finished at most a fifth of its time (or one minimum interval) late',
     async (afterMs) => {
