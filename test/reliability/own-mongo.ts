@@ -11,6 +11,8 @@ export interface OwnMongo extends Restartable {
   uri: string;
   /** What the supervisor did on its own: exits and stalls, each with its time. */
   deaths: string[];
+  /** The database the supervisor's probe reads and writes: the one the product uses. */
+  watch(dbName: string): void;
   close(): Promise<void>;
 }
 
@@ -23,8 +25,9 @@ const MISSES_TO_RESTART = 3;
  * The soak's own MongoDB-compatible server (the suites' shared one is never killed), same port
  * and data after each kill. It runs under a supervisor, as in production: one that exits on its
  * own is started again, and one that stops answering queries (FerretDB v1 on SQLite sometimes
- * keeps answering `ping` while every read and write hangs, after many SIGKILLs) is killed and
- * started again. Both are logged: the soak tests the product's recovery, the log says what the
+ * keeps answering `ping`, and queries on other databases, while every query on the product's
+ * database waits for one of its 100 pooled SQLite connections, all held by open result sets) is
+ * killed and started again. Both are logged: the soak tests the product's recovery, the log says what the
  * dependency did.
  */
 export async function ownMongo(log: (line: string) => void): Promise<OwnMongo> {
@@ -35,6 +38,7 @@ export async function ownMongo(log: (line: string) => void): Promise<OwnMongo> {
   const deaths: string[] = [];
   let server: MongoServer | undefined;
   let closing = false;
+  let watched = 'soak_supervisor';
   /** One start, kill or supervisor restart at a time. */
   let turn: Promise<unknown> = Promise.resolve();
   const exclusive = <T>(run: () => Promise<T>): Promise<T> => {
@@ -69,11 +73,12 @@ export async function ownMongo(log: (line: string) => void): Promise<OwnMongo> {
     serverSelectionTimeoutMS: PROBE_DEADLINE_MS,
     socketTimeoutMS: PROBE_DEADLINE_MS,
   });
-  /** A read and a write, as the product does: `ping` alone answers while queries hang. */
+  /** A read and a write in the product's database: `ping` alone answers while queries hang. */
   const answers = async (): Promise<boolean> => {
-    const probes = probeClient.db('soak_supervisor').collection<{ _id: string; at: Date }>('probe');
+    const db = probeClient.db(watched);
+    const probes = db.collection<{ _id: string; at: Date }>('supervisor_probe');
     const work = (async () => {
-      await probes.findOne({ _id: 'alive' }, { maxTimeMS: PROBE_DEADLINE_MS });
+      await db.collection('labs').findOne({}, { maxTimeMS: PROBE_DEADLINE_MS });
       await probes.replaceOne({ _id: 'alive' }, { at: new Date() }, { upsert: true });
       return true;
     })().catch(() => false);
@@ -91,17 +96,17 @@ export async function ownMongo(log: (line: string) => void): Promise<OwnMongo> {
         misses = 0;
         continue;
       }
-      const watched = server;
+      const probed = server;
       misses = (await answers()) ? 0 : misses + 1;
-      if (misses < MISSES_TO_RESTART || server !== watched || closing) continue;
+      if (misses < MISSES_TO_RESTART || server !== probed || closing) continue;
       misses = 0;
       died(
-        `${watched.kind} stopped answering queries for ${(MISSES_TO_RESTART * PROBE_EVERY_MS) / 1000} s`,
+        `${probed.kind} stopped answering queries for ${(MISSES_TO_RESTART * PROBE_EVERY_MS) / 1000} s`,
       );
       await exclusive(async () => {
-        if (server !== watched) return;
+        if (server !== probed) return;
         server = undefined;
-        await watched.stop(0);
+        await probed.stop(0);
         await start();
       }).catch((err: Error) => log(`soak: could not restart the stalled server: ${err.message}`));
     }
@@ -112,6 +117,9 @@ export async function ownMongo(log: (line: string) => void): Promise<OwnMongo> {
   return {
     uri,
     deaths,
+    watch(dbName) {
+      watched = dbName;
+    },
     kill: () =>
       exclusive(async () => {
         const current = server;

@@ -37,6 +37,7 @@ describe('chaos soak: random labs under faults and kills of the worker, API and 
       policyRefresh: '1s',
       mongoUri: mongo.uri,
     });
+    mongo.watch(env.store.labs.collection.dbName);
     await env.startWorker();
     apiPort = await freePort();
     await serveApi();
