@@ -10,6 +10,9 @@ export interface ActivityDocument {
   at: Date;
 }
 
+/** Well under FerretDB v1's 100 pooled connections per database, with room for other writers. */
+const WRITES_PER_COMMAND = 25;
+
 export class ActivityStore {
   readonly collection: Collection<ActivityDocument>;
 
@@ -26,14 +29,21 @@ export class ActivityStore {
       });
   }
 
+  /**
+   * Many labs' times in a few round trips. FerretDB v1 (SQLite) keeps one pooled connection per
+   * update of an existing document until the whole command ends, and its pool has 100: one
+   * bulk write of 150 updates waited forever, and every later query on the database with it
+   * (`npm test`: test/unit/store.test.ts). So at most WRITES_PER_COMMAND per command.
+   */
   async recordMany(entries: Array<[string, Date]>): Promise<void> {
-    if (entries.length === 0) return;
-    await this.collection.bulkWrite(
-      entries.map(([labId, at]) => ({
-        updateOne: { filter: { _id: labId }, update: { $max: { at } }, upsert: true },
-      })),
-      { ordered: false },
-    );
+    for (let i = 0; i < entries.length; i += WRITES_PER_COMMAND) {
+      await this.collection.bulkWrite(
+        entries.slice(i, i + WRITES_PER_COMMAND).map(([labId, at]) => ({
+          updateOne: { filter: { _id: labId }, update: { $max: { at } }, upsert: true },
+        })),
+        { ordered: false },
+      );
+    }
   }
 
   async lastActivityAt(labId: string): Promise<Date | null> {

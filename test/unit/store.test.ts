@@ -75,6 +75,17 @@ describe('the Mongo store over the wire', () => {
     await store.activity.record('lab_p', new Date(4000));
     expect((await store.activity.lastActivityAt('lab_p'))?.getTime()).toBe(5000);
   });
+
+  it('records the activity of 300 labs twice (updates of existing documents) and stays answering', async () => {
+    // One bulk write of 150 updates of existing documents wedged FerretDB v1 for good.
+    const ids = Array.from({ length: 300 }, (_, i) => `lab_many_${i}`);
+    await store.activity.recordMany(ids.map((id) => [id, new Date(1000)]));
+    await store.activity.recordMany(ids.map((id) => [id, new Date(2000)]));
+    const times = await store.activity.many(ids);
+    expect(times.size).toBe(300);
+    expect([...new Set([...times.values()].map((d) => d.getTime()))]).toEqual([2000]);
+    expect(await store.activity.lastActivityAt('lab_many_7')).toEqual(new Date(2000));
+  }, 30_000);
 });
 
 describe('secret envelopes', () => {
