@@ -9,7 +9,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { cpuShares, formatShares, sampleCpu } from './cpu';
 import { benchCourse, courseEnvOptions, type CourseScale } from './course';
 import { startBenchEnv, type BenchEnv, type BenchEnvOptions } from './env';
 import { benchHeartbeats } from './heartbeats';
@@ -123,22 +122,10 @@ async function main(): Promise<void> {
   const mongoKinds = new Set<string>();
   const attempt = async (env: BenchEnv, name: string, fn: Bench) => {
     const t0 = Date.now();
-    const pids = {
-      'temporal dev server': env.temporal.pid,
-      [env.mongoKind]: env.mongo?.pid,
-      worker: env.worker?.pid,
-      [env.worker
-        ? 'bench process (API, emulator, load)'
-        : 'bench process (API, worker, emulator, load)']: process.pid,
-    };
-    const cpuBefore = sampleCpu(pids);
     try {
       const result = await fn(env);
       rows.push(...result.rows);
-      // Percent of one core per process (this machine has cpus().length cores).
-      const cpu = cpuShares(cpuBefore, sampleCpu(pids));
-      console.log(`[${name}] CPU, % of one core over the bench: ${formatShares(cpu)}`);
-      details[name] = { ...result.details, cpu, seconds: (Date.now() - t0) / 1000 };
+      details[name] = { ...result.details, seconds: (Date.now() - t0) / 1000 };
     } catch (err) {
       const message = (err as Error).message;
       console.error(`[${name}] failed: ${message}`);
