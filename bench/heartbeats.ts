@@ -13,6 +13,7 @@ import {
   waitForState,
   type BenchEnv,
 } from './env';
+import { heartbeatLoad, type LoadResult } from './heartbeat-load';
 import { metric, percentile, request } from './http';
 import { fmt, row, type Row } from './report';
 
@@ -23,13 +24,16 @@ export interface HeartbeatScale {
   concurrency: number;
 }
 
-interface LoadResult {
-  count: number;
-  errors: number;
-  seconds: number;
-  perSecond: number;
-  p50: number;
-  p99: number;
+function summary(latencies: number[], errors: number, elapsed: number): LoadResult {
+  latencies.sort((a, b) => a - b);
+  return {
+    count: latencies.length,
+    errors,
+    seconds: elapsed,
+    perSecond: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
 }
 
 /** Runs `send` in `concurrency` loops over the labs, round robin, for `seconds`. */
@@ -55,16 +59,7 @@ async function load(
       }
     }),
   );
-  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-  latencies.sort((a, b) => a - b);
-  return {
-    count: latencies.length,
-    errors,
-    seconds: elapsed,
-    perSecond: latencies.length / elapsed,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-  };
+  return summary(latencies, errors, Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
 async function historyLengths(client: Client, ids: string[]): Promise<number[]> {
@@ -118,13 +113,13 @@ export async function benchHeartbeats(
   console.log(
     `[heartbeats] API: ${scale.seconds} s at concurrency ${scale.concurrency} over ${labs.length} labs ...`,
   );
-  const product = await load(labs, scale.seconds, scale.concurrency, async (lab) => {
-    const answer = await request(`${env.apiUrl}/v1/labs/${lab.id}/heartbeat`, {
-      method: 'POST',
-      token: lab.token,
-    });
-    return answer.status === 204;
+  const thread = await heartbeatLoad({
+    apiUrl: env.apiUrl,
+    labs,
+    seconds: scale.seconds,
+    concurrency: scale.concurrency,
   });
+  const product = summary(thread.latencies, thread.errors, thread.seconds);
   const cores = cpu.cores();
   await sleep(flushMs + 1000); // the last coalesced flush reaches Mongo
   const metricsAfter = (await request(`${env.apiUrl}/metrics`)).body;
@@ -166,7 +161,7 @@ export async function benchHeartbeats(
   const ratio = product.perSecond / baseline.perSecond;
   const perLabRate = product.perSecond / labs.length;
   const baselinePerLabRate = baseline.perSecond / labs.length;
-  const cpuNote = `CPU cores during the API run: ${describeCpu(cores)} (2 shared cores; the load generator runs in the product's process)`;
+  const cpuNote = `CPU cores during the API run: ${describeCpu(cores)} (2 shared cores; "product" is the bench process: the API, with the load generator on a thread of its own)`;
   const rows: Row[] = [
     row(
       name,
