@@ -1,4 +1,5 @@
 import { freePort } from '../../src/local/child';
+import { openStore } from '../../src/store';
 import { ADMIN_TOKEN, SERVICE_TOKEN, startApiEnv, type ApiEnv } from '../api/api-env';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
 import { ownMongo, type OwnMongo } from './own-mongo';
@@ -38,7 +39,7 @@ describe('chaos soak: random labs under faults and kills of the worker, API and 
       mongoUri: mongo.uri,
     });
     mongo.watch(env.store.labs.collection.dbName);
-    await env.startWorker();
+    await env.startWorker(undefined, { ownStore: true });
     apiPort = await freePort();
     await serveApi();
   }, 120_000);
@@ -70,6 +71,7 @@ describe('chaos soak: random labs under faults and kills of the worker, API and 
           start: serveApi,
         },
         mongo,
+        checkStore: () => openStore(mongo.uri, { dbName: env.store.labs.collection.dbName }),
         log: (line) => process.stdout.write(`${line}\n`),
       });
       process.stdout.write(`${result.summary}\n`);

@@ -4,6 +4,7 @@ import { keystoneId } from '../../src/emulator/keystone-api';
 import { prng } from '../../src/util/prng';
 import type { FaultSpec } from '../../src/emulator';
 import { TRANSITIONAL_STATES, type LabSnapshot, type LabState } from '../../workflows/state';
+import type { Store } from '../../src/store';
 import type { LabEnv } from '../support/lab-env';
 
 /**
@@ -22,6 +23,11 @@ export interface Restartable {
 
 export interface SoakOptions {
   seed: number;
+  /**
+   * A new connection to the product's database for the settle phase and the final checks, as an
+   * operator's tool would open: the run's own client lived through every kill of the server.
+   */
+  checkStore?: () => Promise<Store>;
   labs: number;
   /** Length of the chaos phase. */
   seconds: number;
@@ -106,6 +112,7 @@ interface Lab {
 
 export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakResult> {
   const started = Date.now();
+  let store: Store = env.store;
   const rand = prng(options.seed);
   const log = options.log ?? (() => undefined);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
@@ -234,14 +241,14 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
   const projections = async () =>
     new Map(
       (
-        await env.store.labs.collection
+        await store.labs.collection
           .find({ _id: { $in: ids } }, { projection: { state: 1, error: 1 } })
           .toArray()
       ).map((d) => [d._id, d]),
     );
   /** Labs in `state` by the projection; none while Mongo is down (the chooser picks another). */
   const inState = async (state: LabState): Promise<Lab[]> => {
-    const docs = await env.store.labs.collection
+    const docs = await store.labs.collection
       .find({ _id: { $in: ids }, state }, { projection: { _id: 1 } })
       .toArray()
       .catch(() => []);
@@ -442,7 +449,11 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     }
   };
   const processes: Record<'worker' | 'api' | 'mongo', Restartable | undefined> = {
-    worker: { kill: () => env.stopWorker(), start: async () => void (await env.startWorker()) },
+    // A restart is a new process: the worker's Temporal and Mongo connections are new too.
+    worker: {
+      kill: () => env.stopWorker(),
+      start: async () => void (await env.startWorker(undefined, { ownStore: true })),
+    },
     api: options.api,
     mongo: options.mongo,
   };
@@ -494,7 +505,7 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     for (const [labId, names] of perLab)
       if (names.length > 1)
         breach(`${when}: lab ${labId} has ${names.length} live stacks: ${names.join(', ')}`);
-    const usage = await env.store.capacity.usage();
+    const usage = await store.capacity.usage();
     for (const provider of options.providers) {
       const held = usage.get(provider) ?? 0;
       const stacks = perProvider.get(provider) ?? 0;
@@ -513,7 +524,7 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
         await checkCapacityAndStacks('during the run').catch((err: Error) =>
           log(`sample: ${err.message}`),
         );
-        const failedWithoutError = await env.store.labs.collection
+        const failedWithoutError = await store.labs.collection
           .find({ _id: { $in: ids }, state: 'failed', error: null })
           .toArray()
           .catch(() => []);
@@ -551,11 +562,12 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
   // ---- settle ----------------------------------------------------------------------------
 
   await env.emulator.admin.clearFaults();
+  if (options.checkStore) store = await options.checkStore();
   const settleMs = options.settleMs ?? 90_000;
   log(`soak: chaos over after ${seconds(started)} s; settling`);
 
   const isFull = async (): Promise<boolean> => {
-    const usage = await env.store.capacity.usage();
+    const usage = await store.capacity.usage();
     return (
       options.capacity >= 0 &&
       options.providers.every((p) => (usage.get(p) ?? 0) >= options.capacity)
@@ -579,7 +591,7 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     log(`soak: retrying ${failed.length} failed labs (round ${round})`);
     await bounded(`retry round ${round}`, settleMs, async () => {
       for (const lab of failed) {
-        const doc = await env.store.labs.get(lab.id);
+        const doc = await store.labs.get(lab.id);
         if (!doc?.error) breach(`lab ${lab.id} is failed without an error`);
         await act('retry', lab);
       }
@@ -595,7 +607,7 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     const full = await isFull();
     const snapshots = new Map<string, LabSnapshot | 'closed'>();
     const checkLab = async (lab: Lab): Promise<void> => {
-      const doc = await env.store.labs.get(lab.id);
+      const doc = await store.labs.get(lab.id);
       let status: string;
       try {
         status = (await handle(lab).describe()).status.name;
@@ -657,7 +669,7 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
       if (held !== stacks)
         found.push(`${provider}: ${held} capacity holders but ${stacks} live stacks`);
     }
-    const holders = await env.store.capacity.holders.find({ _id: { $in: ids } }).toArray();
+    const holders = await store.capacity.holders.find({ _id: { $in: ids } }).toArray();
     for (const h of holders) {
       const s = snapshots.get(h._id);
       if (!s || s === 'closed' || s.provider !== h.provider)
@@ -714,6 +726,7 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     `answers=${JSON.stringify(answers)} ` +
     `samples=${samples} stuck=${stuck.length} finalStates=${JSON.stringify(finalStates)} clientErrors=${clientErrors.length} breaches=${breaches.size} ` +
     `seconds=${result.seconds}`;
+  if (store !== env.store) await store.close().catch(() => undefined);
   return result;
 }
 

@@ -114,7 +114,14 @@ export interface LabEnv {
    * Starts a worker (one at a time) on this env's task queue; `maxCachedWorkflows: 0` makes it
    * replay the whole history on every workflow task, as after a restart or a cache eviction.
    */
-  startWorker(config?: Config, options?: { maxCachedWorkflows?: number }): Promise<Worker>;
+  /**
+   * `ownStore`: the worker opens its own connection to the database and closes it when it stops,
+   * as a worker process does (the soak restarts it like a process, client included).
+   */
+  startWorker(
+    config?: Config,
+    options?: { maxCachedWorkflows?: number; ownStore?: boolean },
+  ): Promise<Worker>;
   stopWorker(): Promise<void>;
   /** Starts the pool workflow of every lab with a `pool` in `config` (as a worker process does). */
   startPools(config?: Config): Promise<string[]>;
@@ -153,7 +160,8 @@ export async function startLabEnv(
   const config = parseConfig(labsYaml(emulator.authUrl, options), 'test-labs.yaml', {
     EMULATOR_PASSWORD: options.password ?? 'pw',
   });
-  const store = await openStore(options.mongoUri ?? servers.mongoUri, {
+  const mongoUri = options.mongoUri ?? servers.mongoUri;
+  const store = await openStore(mongoUri, {
     dbName: uniqueDbName('labs'),
   });
   const temporal = await connectTemporal(servers.temporalAddress);
@@ -172,7 +180,9 @@ export async function startLabEnv(
     }
     return c;
   };
-  let worker: { worker: Worker; running: Promise<void>; connection: NativeConnection } | undefined;
+  let worker:
+    | { worker: Worker; running: Promise<void>; connection: NativeConnection; store?: Store }
+    | undefined;
   const logger = options.logger ?? createLogger('silent', 'test');
 
   const env: LabEnv = {
@@ -183,12 +193,15 @@ export async function startLabEnv(
     config,
     taskQueue,
     heat: heatFor(config),
-    async startWorker(cfg = config, workerOptions = {}) {
+    async startWorker(cfg = config, { ownStore = false, ...workerOptions } = {}) {
       if (worker) throw new Error('a worker is already running');
+      const workerStore = ownStore
+        ? await openStore(mongoUri, { dbName: store.labs.collection.dbName })
+        : store;
       const nativeConnection = await NativeConnection.connect({ address: servers.temporalAddress });
       const activities = createActivities({
         config: cfg,
-        store,
+        store: workerStore,
         heat: heatFor(cfg),
         secretBox: new SecretBox([SECRETS_KEY]),
         logger,
@@ -210,16 +223,22 @@ export async function startLabEnv(
         workflowBundle: await workflowBundle(),
         ...workerOptions,
       });
-      worker = { worker: w, running: w.run(), connection: nativeConnection };
+      worker = {
+        worker: w,
+        running: w.run(),
+        connection: nativeConnection,
+        store: ownStore ? workerStore : undefined,
+      };
       return w;
     },
     async stopWorker() {
       if (!worker) return;
-      const { worker: w, running, connection: c } = worker;
+      const { worker: w, running, connection: c, store: own } = worker;
       worker = undefined;
       w.shutdown();
       await running;
       await c.close();
+      await own?.close();
     },
     startPools(cfg = config) {
       return ensurePoolWorkflows(client, taskQueue, cfg);
