@@ -23,10 +23,14 @@ export function createCapacityActivities(deps: ActivityDeps) {
       }
       for (const provider of input.candidates) {
         // First come, first served: take a slot only if fewer labs wait ahead than slots are free.
-        const [ahead, free] = await Promise.all([
-          deps.store.capacity.waitingAhead(input.labId, provider),
-          deps.store.capacity.free(provider, limitOf(provider)),
-        ]);
+        // Unlimited capacity (-1) never queues: nothing to count (two fewer requests per launch).
+        const [ahead, free] =
+          limitOf(provider) < 0
+            ? [0, Number.POSITIVE_INFINITY]
+            : await Promise.all([
+                deps.store.capacity.waitingAhead(input.labId, provider),
+                deps.store.capacity.free(provider, limitOf(provider)),
+              ]);
         if (ahead >= free) continue;
         if (await deps.store.capacity.reserve(provider, input.labId, limitOf(provider))) {
           await deps.store.capacity.dequeue(input.labId);

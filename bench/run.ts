@@ -24,10 +24,10 @@ const wanted = (name: string) => !only || only.includes(name);
 
 const manyLabs: ManyLabsScale = quick
   ? {
-      labs: 100,
+      labs: 60,
       concurrency: 32,
       suspendedShare: 0.5,
-      churnSeconds: 30,
+      churnSeconds: 20,
       rates: { heartbeats: 10, suspends: 1, resumes: 1 },
       waitMs: 120_000,
       startBudgetMs: 90_000,
@@ -71,8 +71,8 @@ const pool: PoolScale = quick
 
 const scale = quick
   ? {
-      heartbeats: { labs: 200, seconds: 15, baselineSeconds: 10, concurrency: 64 },
-      storm: { labs: 100, resumes: 20, createMs: 5000, resumeMs: 1000, waitMs: 90_000 },
+      heartbeats: { labs: 150, seconds: 10, baselineSeconds: 8, concurrency: 64 },
+      storm: { labs: 80, resumes: 15, createMs: 5000, resumeMs: 1000, waitMs: 90_000 },
       manyLabs,
       course,
     }
