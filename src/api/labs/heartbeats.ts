@@ -34,6 +34,12 @@ export class HeartbeatRelay {
   private readonly states: LabStateCache;
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> | undefined;
+  /**
+   * The last activity write sent to the database, settled or not. Its deadline frees the flush,
+   * not the database: the next write waits for it, so at most one bulk write per API process is
+   * ever in flight (FerretDB v1 stopped answering with four or more in flight, see the store).
+   */
+  private lastWrite: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly deps: {
@@ -113,9 +119,12 @@ export class HeartbeatRelay {
     for (let i = 0; i < entries.length; i += FLUSH_CHUNK) {
       const chunk = entries.slice(i, i + FLUSH_CHUNK);
       try {
-        await this.deps.dependencies.mongo('heartbeat flush', () =>
-          this.deps.store.activity.recordMany(chunk),
-        );
+        await this.deps.dependencies.mongo('heartbeat flush', async () => {
+          await this.lastWrite;
+          const write = this.deps.store.activity.recordMany(chunk);
+          this.lastWrite = write.catch(() => undefined);
+          await write;
+        });
         this.deps.metrics.heartbeatWrites.inc(chunk.length);
       } catch {
         for (const [labId, at] of chunk)
