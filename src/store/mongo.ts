@@ -12,7 +12,12 @@ export async function connectMongo(
   const client = new MongoClient(uri, {
     serverSelectionTimeoutMS: timeoutMs,
     connectTimeoutMS: timeoutMs,
-    socketTimeoutMS: Math.max(timeoutMs * 6, 30_000),
+    // No socket timeout: a timed-out socket is closed but the server goes on with its command,
+    // and the retry adds another. On a slow FerretDB v1 that multiplied the commands in flight
+    // past its 100 pooled connections and it never answered again (the course bench). Callers
+    // bound their waits instead (the API's deadlines, the activities' timeouts), and at most
+    // maxPoolSize commands per process ever reach the server; a dead server resets the sockets.
+    socketTimeoutMS: 0,
     // Few connections: FerretDB v1 on SQLite stalled (writes blocked for minutes) under a
     // 100-lab launch storm with 50 per process, and completed it with 5 or 10.
     maxPoolSize: 10,
