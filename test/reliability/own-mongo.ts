@@ -5,7 +5,7 @@ import { freePort } from '../../src/local/child';
 import { startMongoServer, type MongoServer } from '../../src/local/mongo-server';
 import { readTools } from '../../src/local/tools';
 import { testServers } from '../support/servers';
-import type { Restartable } from './soak';
+import { within, type Restartable } from './soak';
 
 export interface OwnMongo extends Restartable {
   uri: string;
@@ -82,11 +82,7 @@ export async function ownMongo(log: (line: string) => void): Promise<OwnMongo> {
       await probes.replaceOne({ _id: 'alive' }, { at: new Date() }, { upsert: true });
       return true;
     })().catch(() => false);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), PROBE_DEADLINE_MS);
-    });
-    return Promise.race([work, late]).finally(() => clearTimeout(timer));
+    return (await within(PROBE_DEADLINE_MS, work)) === true;
   };
   let misses = 0;
   const supervise = async () => {

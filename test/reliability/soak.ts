@@ -735,9 +735,9 @@ function stackSuffix(name: string): string {
   return name.replace(/^[^-]+-/, '').replace(/-g\d+$/, '');
 }
 
-const LATE = Symbol('late');
+export const LATE = Symbol('late');
 /** The promise's value, or LATE when it has not settled within `ms`. */
-async function within<T>(ms: number, promise: Promise<T>): Promise<T | typeof LATE> {
+export async function within<T>(ms: number, promise: Promise<T>): Promise<T | typeof LATE> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<typeof LATE>((resolve) => {
     timer = setTimeout(() => resolve(LATE), ms);
