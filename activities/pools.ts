@@ -34,6 +34,13 @@ const claimOf = (doc: PoolClaimDocument): PoolClaim => ({
 /** A claim by a lab (not the pool's own, and not one a lab rejected because the stack was gone). */
 const isLabClaim = (claim: PoolClaimDocument): boolean => claim.labId !== null;
 
+/**
+ * A lab's claim whose stack the lab is still looking for in Heat: it may yet be rejected, so
+ * the pool neither forgets the stack nor takes it back until the lab has decided.
+ */
+const isUndecided = (claim: PoolClaimDocument): boolean =>
+  isLabClaim(claim) && claim.verified === false;
+
 /** Spreads concurrent claimants over the ready stacks instead of all trying the first one. */
 function shuffled<T>(items: T[]): T[] {
   const out = [...items];
@@ -53,12 +60,32 @@ export function createPoolActivities(deps: ActivityDeps) {
     return live !== null && live.status === 'SUSPEND_COMPLETE';
   };
 
+  /**
+   * Ends the verification of a lab's claim: true when Heat still has the stack (the claim is the
+   * lab's for good), false when it is gone, deleted or broken by hand (the claim keeps others off
+   * it, and the pool, woken, replaces it). A claim already confirmed is true at once.
+   */
+  const settled = async (claim: PoolClaimDocument, lab: string): Promise<boolean> => {
+    if (claim.verified === false) {
+      if (!(await stillThere(claim.provider, claim.stack).catch(() => false))) {
+        await deps.store.pools.reject(claim._id);
+        await wake(lab);
+        return false;
+      }
+      await deps.store.pools.confirm(claim._id);
+    }
+    await wake(lab);
+    return true;
+  };
+
   return {
     /**
      * Takes a ready stack of the lab's pool for one lab generation, or returns null (a miss).
      * The claim is an insert keyed by the stack's name, so two launches never get the same
      * stack; a retry after a lost answer finds its own claim by claimant and returns the same
-     * stack, so a claim that crashes half-way leaves the stack with the lab, never lost.
+     * stack, so a claim that crashes half-way leaves the stack with the lab, never lost. The
+     * claim is inserted undecided and confirmed once Heat shows the stack: a pool that looks
+     * in between must not take the lab's word for a stack the lab is about to reject.
      */
     async claimPoolStack(input: {
       labId: string;
@@ -67,7 +94,7 @@ export function createPoolActivities(deps: ActivityDeps) {
     }): Promise<PoolClaim | null> {
       const claimant = `${input.labId}:g${input.generation}`;
       const earlier = await deps.store.pools.claimBy(claimant);
-      if (earlier) return claimOf(earlier);
+      if (earlier && (await settled(earlier, input.lab))) return claimOf(earlier);
       for (const candidate of shuffled(await deps.store.pools.readyStacks(input.lab))) {
         if (!candidate.provider || !candidate.stack) continue;
         const doc: PoolClaimDocument = {
@@ -78,16 +105,10 @@ export function createPoolActivities(deps: ActivityDeps) {
           provider: candidate.provider,
           stack: candidate.stack,
           at: now(),
+          verified: false,
         };
         if (!(await deps.store.pools.claim(doc))) continue;
-        // A stack deleted (or broken) by hand is never handed out: the claim keeps others off
-        // it and the pool replaces it.
-        if (!(await stillThere(candidate.provider, candidate.stack).catch(() => false))) {
-          await deps.store.pools.reject(candidate._id);
-          await wake(input.lab);
-          continue;
-        }
-        await wake(input.lab);
+        if (!(await settled(doc, input.lab))) continue;
         deps.logger.info(
           { labId: input.labId, workflowId: input.labId, stack: candidate._id },
           'claimed a warm pool stack',
@@ -175,6 +196,8 @@ export function createPoolActivities(deps: ActivityDeps) {
       const lost: string[] = [];
       for (const s of input.stacks) {
         const claim = await deps.store.pools.claimOf(s.stackName);
+        // The claimant wakes the pool again once it has decided.
+        if (claim && isUndecided(claim)) continue;
         if (claim && isLabClaim(claim)) claimed.push(s.stackName);
         else if (claim) lost.push(s.stackName);
         else if (input.askHeat && !(await stillThere(s.provider, s.stack))) lost.push(s.stackName);
@@ -190,6 +213,7 @@ export function createPoolActivities(deps: ActivityDeps) {
       stack: StackInfo;
     }): Promise<boolean> {
       const existing = await deps.store.pools.claimOf(input.stackName);
+      if (existing && isUndecided(existing)) throw undecided(input.stackName);
       if (existing) return !isLabClaim(existing);
       const taken = await deps.store.pools.claim({
         _id: input.stackName,
@@ -202,9 +226,15 @@ export function createPoolActivities(deps: ActivityDeps) {
       });
       if (taken) return true;
       const winner = await deps.store.pools.claimOf(input.stackName);
+      if (winner && isUndecided(winner)) throw undecided(input.stackName);
       return winner !== null && !isLabClaim(winner);
     },
   };
+
+  /** Retried by the activity's policy: the claimant decides within one Heat call. */
+  function undecided(stackName: string): Error {
+    return new Error(`a lab is checking pool stack ${stackName} in Heat; asking again`);
+  }
 
   async function wake(lab: string): Promise<void> {
     await deps

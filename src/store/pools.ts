@@ -39,6 +39,12 @@ export interface PoolClaimDocument {
   provider: string;
   stack: StackInfo;
   at: Date;
+  /**
+   * False while the lab that inserted the claim asks Heat whether the stack is still there; it
+   * then confirms (true) or rejects the claim. Absent on the pool's own claims and on claims
+   * written before this field existed, which are settled.
+   */
+  verified?: boolean;
 }
 
 export interface PoolSummary {
@@ -113,8 +119,13 @@ export class PoolsStore {
   async reject(stackName: string): Promise<void> {
     await this.claims.updateOne(
       { _id: stackName },
-      { $set: { claimant: `rejected:${stackName}`, labId: null } },
+      { $set: { claimant: `rejected:${stackName}`, labId: null }, $unset: { verified: '' } },
     );
+  }
+
+  /** The lab found its claimed stack in Heat: the claim is the lab's for good. */
+  async confirm(stackName: string): Promise<void> {
+    await this.claims.updateOne({ _id: stackName }, { $set: { verified: true } });
   }
 
   async recordMiss(id: string, lab: string, at: Date): Promise<void> {
