@@ -8,7 +8,7 @@ import { TEMPLATES_DIR, type Config, type Environment } from './config';
 import type { Logger } from './log';
 import { createHeatClient, type HeatClient } from './openstack';
 import { SecretBox } from './secrets/envelope';
-import { openStore, type Store } from './store';
+import { DEFAULT_CLIENT_WATCH, openStore, type Store } from './store';
 import { connectTemporal } from './temporal/connection';
 import { ensurePoolWorkflows, poolWaker } from './temporal/pools';
 import { createLabWorker } from './temporal/worker';
@@ -46,7 +46,16 @@ export async function startRuntime(options: {
   apiOptions?: ApiOptions;
 }): Promise<Runtime> {
   const { config, env, endpoints, logger } = options;
-  const store = await openStore(endpoints.mongoUri);
+  const store = await openStore(endpoints.mongoUri, {
+    watch: {
+      ...DEFAULT_CLIENT_WATCH,
+      onReplaced: (reason) =>
+        logger.warn(
+          { reason },
+          'replaced a MongoDB client that stopped reaching the server while a new one reached it',
+        ),
+    },
+  });
   const temporal = await connectTemporal(endpoints.temporalAddress);
   const client = new Client({ connection: temporal.connection, namespace: endpoints.namespace });
   const closers: Array<() => Promise<void>> = [() => store.close(), () => temporal.close()];

@@ -19,7 +19,11 @@ export {
   type PoolSummary,
 } from './pools';
 
-/** The product's MongoDB: one module per collection family. */
+/**
+ * The product's MongoDB: one module per collection family. The fields are replaced together
+ * when the store swaps a stuck client for a new one (see `openStore`), so callers read them at
+ * each use and never keep a module or collection of their own.
+ */
 export interface Store {
   client: MongoClient;
   db: Db;
@@ -33,12 +37,29 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/**
+ * A client that has stopped reaching the server while a new one reaches it is replaced. Seen in
+ * the 30-minute soaks: after one of many restarts of FerretDB, a process's client failed every
+ * operation with the same `MongoServerSelectionError: connection N ... closed` for the rest of
+ * the run while new clients answered at once; its activities or API calls failed until the
+ * process was restarted.
+ */
+export interface ClientWatch {
+  /** How often the store pings through its client. */
+  checkEveryMs: number;
+  /** After failing this long, the store tries a new client and keeps it if it answers. */
+  replaceAfterMs: number;
+  /** Told when a client was replaced (the process logs it). */
+  onReplaced?: (reason: string) => void;
+}
+
+export const DEFAULT_CLIENT_WATCH: ClientWatch = { checkEveryMs: 10_000, replaceAfterMs: 30_000 };
+
 export async function openStore(
   uri: string,
-  options: { dbName?: string; timeoutMs?: number } = {},
+  options: { dbName?: string; timeoutMs?: number; watch?: ClientWatch | false } = {},
 ): Promise<Store> {
-  const { client, db } = await connectMongo(uri, options);
-  const store: Store = {
+  const modules = ({ client, db }: { client: MongoClient; db: Db }) => ({
     client,
     db,
     labs: new LabsStore(db),
@@ -47,10 +68,18 @@ export async function openStore(
     capacity: new CapacityStore(db),
     secrets: new SecretsStore(db),
     pools: new PoolsStore(db),
+  });
+  const connect = () => connectMongo(uri, options);
+  const stopWatching = { now: () => {} };
+  const store: Store = {
+    ...modules(await connect()),
     async ping() {
-      await db.command({ ping: 1 });
+      await store.db.command({ ping: 1 });
     },
-    close: () => client.close(),
+    close: async () => {
+      stopWatching.now();
+      await store.client.close();
+    },
   };
   await Promise.all([
     store.labs.ensureIndexes(),
@@ -58,5 +87,69 @@ export async function openStore(
     store.capacity.ensureIndexes(),
     store.pools.ensureIndexes(),
   ]);
+  const watch = options.watch ?? DEFAULT_CLIENT_WATCH;
+  if (watch) stopWatching.now = watchClient(store, watch, connect, modules);
   return store;
+}
+
+/** Pings through the store's client; replaces it when it fails long enough and a new one answers. */
+function watchClient(
+  store: Store,
+  watch: ClientWatch,
+  connect: () => Promise<{ client: MongoClient; db: Db }>,
+  modules: (c: { client: MongoClient; db: Db }) => Partial<Store>,
+): () => void {
+  let failingSince: number | null = null;
+  let checking = false;
+  let stopped = false;
+  // A ping that hangs (a wedged server; sockets have no timeout) counts as a failure.
+  const ping = (db: Db) =>
+    new Promise<void>((resolve, reject) => {
+      const late = setTimeout(
+        () => reject(new Error(`no answer to a ping within ${watch.checkEveryMs} ms`)),
+        watch.checkEveryMs,
+      );
+      db.command({ ping: 1 })
+        .then(
+          () => resolve(),
+          (err: unknown) => reject(err instanceof Error ? err : new Error(String(err))),
+        )
+        .finally(() => clearTimeout(late));
+    });
+  const check = async () => {
+    if (checking || stopped) return;
+    checking = true;
+    try {
+      await ping(store.db);
+      failingSince = null;
+    } catch (err) {
+      failingSince ??= Date.now();
+      if (Date.now() - failingSince < watch.replaceAfterMs) return;
+      const fresh = await connect().catch(() => null);
+      const answers = fresh
+        ? await ping(fresh.db).then(
+            () => true,
+            () => false,
+          )
+        : false;
+      if (!fresh || !answers || stopped) {
+        // The server is down for every client, or we are closing: nothing to replace.
+        await fresh?.client.close().catch(() => undefined);
+        return;
+      }
+      const old = store.client;
+      Object.assign(store, modules(fresh));
+      failingSince = null;
+      watch.onReplaced?.((err as Error).message);
+      await old.close().catch(() => undefined);
+    } finally {
+      checking = false;
+    }
+  };
+  const timer = setInterval(() => void check(), watch.checkEveryMs);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
 }

@@ -1,6 +1,7 @@
 import { openStore, type Store } from '../../src/store';
 import { SecretBox } from '../../src/secrets/envelope';
 import { testServers, uniqueDbName } from '../support/servers';
+import { waitFor } from '../support/wait';
 
 describe('the Mongo store over the wire', () => {
   let store: Store;
@@ -107,5 +108,29 @@ describe('secret envelopes', () => {
     const sealed = box.seal('pw', 'lab_a');
     expect(() => box.open(sealed, 'lab_b')).toThrow();
     expect(() => new SecretBox([key('k9', 9)]).open(sealed, 'lab_a')).toThrow(/no longer lists/);
+  });
+
+  it('replaces a client that stopped reaching the server while a new one reaches it', async () => {
+    const reasons: string[] = [];
+    const watched = await openStore(testServers().mongoUri, {
+      dbName: uniqueDbName('watched'),
+      watch: { checkEveryMs: 100, replaceAfterMs: 500, onReplaced: (r) => reasons.push(r) },
+    });
+    try {
+      await watched.labs.collection.insertOne({ _id: 'lab_kept' } as never);
+      const stuck = watched.client;
+      // A client that fails every operation against a server that answers others.
+      await stuck.close();
+      await expect(watched.labs.get('lab_kept')).rejects.toThrow();
+      await waitFor(
+        'the stuck client to be replaced',
+        async () => watched.client !== stuck,
+        10_000,
+      );
+      expect(reasons).toHaveLength(1);
+      expect((await watched.labs.get('lab_kept'))?._id).toBe('lab_kept');
+    } finally {
+      await watched.close();
+    }
   });
 });
