@@ -194,15 +194,17 @@ export async function startBenchEnv(options: BenchEnvOptions = {}): Promise<Benc
     worker,
     ferretMetricsUrl,
     async close() {
-      // A wedged FerretDB must not hold the run: the product gets 20 s to stop cleanly.
-      await Promise.race([
-        Promise.all([runtime.close(), worker?.stop()]),
-        new Promise((r) => setTimeout(r, 20_000)),
-      ]);
-      await worker?.stop();
-      await emulator.close();
-      await mongo?.stop();
-      await temporal.stop();
+      // A wedged FerretDB must not hold the run (the full run of 2026-11-25 hung here after the
+      // course bench): each step gets a deadline, and a step that misses it is reported and left.
+      const step = (what: string, ms: number, work: () => Promise<unknown>) =>
+        withDeadline(`closing ${what}`, ms, work).catch((err: Error) =>
+          console.error(`${err.message}; moving on`),
+        );
+      await step('the product', 20_000, () => Promise.all([runtime.close(), worker?.stop()]));
+      await step('the worker process', 30_000, async () => worker?.stop());
+      await step('the emulator', 10_000, () => emulator.close());
+      await step('the Mongo server', 30_000, async () => mongo?.stop());
+      await step('the Temporal dev server', 30_000, () => temporal.stop());
       rmSync(dir, { recursive: true, force: true });
     },
   };

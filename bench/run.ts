@@ -133,6 +133,29 @@ async function main(): Promise<void> {
       details[name] = { error: message };
     }
   };
+  const dir = join(__dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  // Written after every environment, so a run that is stopped or hangs keeps what it measured.
+  const save = (complete: boolean) =>
+    writeFileSync(
+      file,
+      JSON.stringify(
+        {
+          mode: quick ? 'quick' : 'full',
+          complete,
+          startedAt: new Date(started).toISOString(),
+          seconds: (Date.now() - started) / 1000,
+          cores: cpus().length,
+          mongo: [...mongoKinds].join(', '),
+          scale,
+          rows,
+          details,
+        },
+        null,
+        2,
+      ),
+    );
   for (const group of groups) {
     const benches = group.benches.filter(([name]) => wanted(name));
     if (benches.length === 0) continue;
@@ -144,32 +167,15 @@ async function main(): Promise<void> {
     try {
       for (const [name, fn] of benches) await attempt(env, name, fn);
     } finally {
+      save(false);
+      console.log(`results so far: ${file}`);
       await env.close().catch((err: Error) => console.error(`closing: ${err.message}`));
     }
   }
   const seconds = (Date.now() - started) / 1000;
   const table = printTable(rows);
   console.log(`\n${table}\n\ntook ${seconds.toFixed(0)} s`);
-  const dir = join(__dirname, 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify(
-      {
-        mode: quick ? 'quick' : 'full',
-        startedAt: new Date(started).toISOString(),
-        seconds,
-        cores: cpus().length,
-        mongo: [...mongoKinds].join(', '),
-        scale,
-        rows,
-        details,
-      },
-      null,
-      2,
-    ),
-  );
+  save(true);
   console.log(`results: ${file}`);
 }
 
