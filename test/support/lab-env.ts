@@ -14,7 +14,7 @@ import { startEmulator, type RunningEmulator } from '../../src/emulator';
 import { createLogger, type Logger } from '../../src/log';
 import { createHeatClient, type HeatClient } from '../../src/openstack';
 import { SecretBox } from '../../src/secrets/envelope';
-import { openStore, type Store } from '../../src/store';
+import { DEFAULT_CLIENT_WATCH, openStore, type Store } from '../../src/store';
 import { launchLab, type LaunchRequest } from '../../src/temporal/launch';
 import { labIdFor } from '../../src/temporal/ids';
 import { ensurePoolWorkflows, poolWaker } from '../../src/temporal/pools';
@@ -161,9 +161,13 @@ export async function startLabEnv(
     EMULATOR_PASSWORD: options.password ?? 'pw',
   });
   const mongoUri = options.mongoUri ?? servers.mongoUri;
-  const store = await openStore(mongoUri, {
-    dbName: uniqueDbName('labs'),
-  });
+  // A replaced client is rare and worth seeing in a test's output (the soak counts on it).
+  const watch = {
+    ...DEFAULT_CLIENT_WATCH,
+    onReplaced: (reason: string) =>
+      process.stderr.write(`[store] replaced a stuck MongoDB client (${reason})\n`),
+  };
+  const store = await openStore(mongoUri, { dbName: uniqueDbName('labs'), watch });
   const temporal = await connectTemporal(servers.temporalAddress);
   const client = new Client({ connection: temporal.connection });
   const taskQueue = `labs-${randomUUID()}`;
@@ -196,7 +200,7 @@ export async function startLabEnv(
     async startWorker(cfg = config, { ownStore = false, ...workerOptions } = {}) {
       if (worker) throw new Error('a worker is already running');
       const workerStore = ownStore
-        ? await openStore(mongoUri, { dbName: store.labs.collection.dbName })
+        ? await openStore(mongoUri, { dbName: store.labs.collection.dbName, watch })
         : store;
       const nativeConnection = await NativeConnection.connect({ address: servers.temporalAddress });
       const activities = createActivities({
