@@ -160,6 +160,13 @@ async function main(): Promise<void> {
     const benches = group.benches.filter(([name]) => wanted(name));
     if (benches.length === 0) continue;
     const env: BenchEnv = await startBenchEnv(group.env);
+    // Stopped by hand (Ctrl-C, kill): keep what was measured and stop this run's servers.
+    const stopped = (signal: NodeJS.Signals) => {
+      console.error(`${signal}: saving what was measured and stopping the servers`);
+      save(false);
+      void env.close().finally(() => process.exit(130));
+    };
+    process.once('SIGINT', stopped).once('SIGTERM', stopped);
     mongoKinds.add(env.mongoKind);
     console.log(
       `servers: Temporal dev server ${env.temporal.address}, ${env.mongoKind}, emulator ${env.emulator.url}, API ${env.apiUrl}${env.worker ? `, worker pid ${env.worker.pid}` : ''}`,
@@ -167,6 +174,7 @@ async function main(): Promise<void> {
     try {
       for (const [name, fn] of benches) await attempt(env, name, fn);
     } finally {
+      process.off('SIGINT', stopped).off('SIGTERM', stopped);
       save(false);
       console.log(`results so far: ${file}`);
       await env.close().catch((err: Error) => console.error(`closing: ${err.message}`));
