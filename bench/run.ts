@@ -163,6 +163,9 @@ async function main(): Promise<void> {
     // Stopped by hand (Ctrl-C, kill): keep what was measured and stop this run's servers.
     const stopped = (signal: NodeJS.Signals) => {
       console.error(`${signal}: saving what was measured and stopping the servers`);
+      console.log(
+        `\n${printTable(rows)}\n\nstopped after ${((Date.now() - started) / 1000).toFixed(0)} s`,
+      );
       save(false);
       void env.close().finally(() => process.exit(130));
     };
