@@ -33,12 +33,11 @@ describe('chaos soak: random labs under faults and kills of the worker, API and 
     env = await startLabEnv({
       providers: PROVIDERS,
       capacity: CAPACITY,
-      // Compressed time, but not past what a worker on this machine can serve: a live lab wakes
-      // (a workflow task and an activity) once per policy refresh and per idleTimeout of
-      // activity. At 1 s each of the long run's ~125 live labs woke every second: histories
-      // reached 2,000 events within minutes and ~100 workflow tasks a minute passed their 10 s
-      // timeout and were replayed in full (seed 1092410320). At 30 s and 10 s it is ~12 wakes a
-      // second, about what 10,000 labs at idleTimeout 10m make in production.
+      // Compressed time, at a wake rate near production's: a live lab wakes (a workflow task
+      // and an activity) once per policy refresh and per idleTimeout of activity. At 1 s and
+      // 3 s each of the long run's ~125 live labs woke every second or so; at 30 s and 10 s it
+      // is ~12 wakes a second, about what 10,000 labs at idleTimeout 10m make. (Both rates saw
+      // ~100 workflow tasks a minute pass their 10 s timeout on two cores: see the README.)
       idleTimeout: LONG ? '10s' : '3s',
       deleteAfter: '20s',
       policyRefresh: LONG ? '30s' : '1s',
