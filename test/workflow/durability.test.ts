@@ -83,8 +83,14 @@ describe('the lab workflow across crashes, long lives and policy changes', () =>
     const ready = await env.waitForState(input.labId, 'ready');
     await handle.executeUpdate(suspendLabUpdate, { args: [{ version: 1 }] });
     await env.waitForState(input.labId, 'suspended');
-    const runAfter = (await env.client.workflow.getHandle(input.labId).describe()).runId;
-    expect(runAfter).not.toBe(handle.firstExecutionRunId);
+    // The lab continues as new on its next turn of the suspended loop, just after the state
+    // is visible (CI read the first run there once).
+    await waitFor(
+      'the workflow to continue as new',
+      async () =>
+        (await env.client.workflow.getHandle(input.labId).describe()).runId !==
+        handle.firstExecutionRunId,
+    );
     const latest = env.client.workflow.getHandle(input.labId);
     await latest.executeUpdate(resetLabUpdate, { args: [{ version: 1 }] });
     await waitFor(
