@@ -1,4 +1,10 @@
-import type { Db, MongoClient } from 'mongodb';
+import {
+  MongoNotConnectedError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+  type Db,
+  type MongoClient,
+} from 'mongodb';
 import { ActivityStore } from './activity';
 import { CapacityStore } from './capacity';
 import { EventsStore } from './events';
@@ -92,6 +98,15 @@ export async function openStore(
   return store;
 }
 
+/** Errors of a client that reaches no server (not of a server that answers slowly). */
+function clientBroken(err: unknown): boolean {
+  return (
+    err instanceof MongoServerSelectionError ||
+    err instanceof MongoNotConnectedError ||
+    err instanceof MongoTopologyClosedError
+  );
+}
+
 /** Pings through the store's client; replaces it when it fails long enough and a new one answers. */
 function watchClient(
   store: Store,
@@ -123,6 +138,14 @@ function watchClient(
       await ping(store.db);
       failingSince = null;
     } catch (err) {
+      // A slow server (a ping that times out) is not a stuck client: a new client's ping would
+      // answer at once while its commands joined the old ones in the server (a wedged FerretDB
+      // in the course bench got five new clients this way). Only a client that fails by itself
+      // counts: the soaks' stuck client failed every operation at once with server selection.
+      if (!clientBroken(err)) {
+        failingSince = null;
+        return;
+      }
       failingSince ??= Date.now();
       if (Date.now() - failingSince < watch.replaceAfterMs) return;
       const fresh = await connect().catch(() => null);
