@@ -3,7 +3,7 @@
  * turned into simulated hours through each learner's clock, the lifecycle events read once from
  * Mongo (retention deletes, when resumed labs became ready), and the model's baselines.
  */
-import { withDeadline } from '../src/api/deadline';
+import { withDeadline } from '../src/util/deadline';
 import type { LabEvent } from '../src/store/events';
 import type { LearnerClock } from './course-clock';
 import {

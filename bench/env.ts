@@ -20,7 +20,7 @@ import { startTemporalDevServer, type TemporalDevServer } from '../src/local/tem
 import { readTools } from '../src/local/tools';
 import { createLogger } from '../src/log';
 import { startRuntime, type Runtime } from '../src/runtime';
-import { withDeadline } from '../src/api/deadline';
+import { withDeadline } from '../src/util/deadline';
 import { request, requestPatiently } from './http';
 import { startWorkerProcess, type WorkerProcess } from './worker-process';
 

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { ApiError, unavailable } from './errors';
-import { withDeadline } from './deadline';
+import { withDeadline } from '../util/deadline';
 import type { ApiMetrics } from './metrics/registry';
 import type { Logger } from '../log';
 

@@ -5,6 +5,7 @@ import {
   type Db,
   type MongoClient,
 } from 'mongodb';
+import { withDeadline } from '../util/deadline';
 import { ActivityStore } from './activity';
 import { CapacityStore } from './capacity';
 import { EventsStore } from './events';
@@ -117,20 +118,10 @@ function watchClient(
   let failingSince: number | null = null;
   let checking = false;
   let stopped = false;
-  // A ping that hangs (a wedged server; sockets have no timeout) counts as a failure.
+  // Bounded so a ping that hangs on a wedged server (sockets have no timeout) never stalls the
+  // watch; such a timeout is a slow server, not a broken client (see clientBroken).
   const ping = (db: Db) =>
-    new Promise<void>((resolve, reject) => {
-      const late = setTimeout(
-        () => reject(new Error(`no answer to a ping within ${watch.checkEveryMs} ms`)),
-        watch.checkEveryMs,
-      );
-      db.command({ ping: 1 })
-        .then(
-          () => resolve(),
-          (err: unknown) => reject(err instanceof Error ? err : new Error(String(err))),
-        )
-        .finally(() => clearTimeout(late));
-    });
+    withDeadline('a ping', watch.checkEveryMs, () => db.command({ ping: 1 }));
   const check = async () => {
     if (checking || stopped) return;
     checking = true;

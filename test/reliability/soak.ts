@@ -6,6 +6,7 @@ import type { FaultSpec } from '../../src/emulator';
 import { TRANSITIONAL_STATES, type LabSnapshot, type LabState } from '../../workflows/state';
 import type { Store } from '../../src/store';
 import type { LabEnv } from '../support/lab-env';
+import { eventually } from '../support/wait';
 
 /**
  * The chaos soak of issue 9: a seeded random mix of learner and staff actions over a pool of
@@ -607,16 +608,8 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     const full = await isFull();
     const snapshots = new Map<string, LabSnapshot | 'closed' | 'unanswered'>();
     // A query waits on a workflow task; on a loaded machine one may time out and be retried.
-    const queried = async (lab: Lab): Promise<LabSnapshot> => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await env.status(lab.id);
-        } catch (err) {
-          if (attempt === 3) throw err;
-          await delay(5000);
-        }
-      }
-    };
+    const queried = (lab: Lab): Promise<LabSnapshot> =>
+      eventually(`lab ${lab.id} to answer a query`, () => env.status(lab.id), 15_000);
     const checkLab = async (lab: Lab): Promise<void> => {
       const doc = await store.labs.get(lab.id);
       let status: string;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { withDeadline } from '../deadline';
+import { withDeadline } from '../../util/deadline';
 import { errorSchema } from '../openapi/schemas';
 import { defineRoute, type AnyRoute } from '../route';
 import type { ApiServices } from '../services';
