@@ -1,4 +1,5 @@
-import { HeartbeatScheduler, resultOf, type Clock, type SendResult } from './scheduler';
+import { HeartbeatScheduler, type Clock, type SendResult } from './scheduler';
+import { renewingSend, type RenewToken } from './token';
 
 /**
  * The page side of the heartbeat client: listens to the learner's input and the page's
@@ -39,6 +40,8 @@ export interface HeartbeatConfig {
   url: string;
   /** The lab's heartbeatToken from the launch answer. */
   token: string;
+  /** Where to get a fresh token when the API refuses this one (without it, a 401 stops). */
+  renewToken?: RenewToken;
   intervalMs?: number;
   maxBackoffMs?: number;
   onResult?: (result: SendResult) => void;
@@ -56,16 +59,17 @@ export function startHeartbeat(
   config: HeartbeatConfig,
   globals: BrowserGlobals = globalThis as unknown as BrowserGlobals,
 ): Heartbeat {
-  const send = async (): Promise<SendResult> => {
+  const post = async (token: string): Promise<number> => {
     const response = await globals.fetch(config.url, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${config.token}` },
+      headers: { Authorization: `Bearer ${token}` },
       keepalive: true,
       mode: 'cors',
       credentials: 'omit',
     });
-    return resultOf(response.status);
+    return response.status;
   };
+  const send = renewingSend(post, config.token, config.renewToken);
   const clock: Clock = {
     now: () => Date.now(),
     setTimeout: (run, ms) => globals.setTimeout(run, ms),

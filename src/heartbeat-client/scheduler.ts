@@ -68,7 +68,7 @@ export class HeartbeatScheduler {
     this.cancelTimer();
   }
 
-  /** For good: the lab is gone or the token refused. */
+  /** For good: the lab is gone or the token refused (and no fresh one could be had). */
   stop(): void {
     this.stopped = true;
     this.pending = false;

@@ -204,5 +204,43 @@ describe('the XBlock against the running API', () => {
       expect(await root.getAttribute('data-state')).toBe('ready');
       expect(pageErrors).toEqual([]);
     }, 150_000);
+
+    it('asks the XBlock for a fresh heartbeat token when the API refuses the one it has', async () => {
+      // A key rotation that drops the old key refuses the page's token with a 401: here the API
+      // refuses the page's first heartbeat, whatever its token.
+      const fresh = await browser.newPage();
+      const beats: number[] = [];
+      let renewals = 0;
+      await fresh.route('**/v1/labs/*/heartbeat', async (route) => {
+        if (route.request().method() !== 'POST') return route.continue();
+        if (beats.length === 0) {
+          beats.push(401);
+          return route.fulfill({
+            status: 401,
+            headers: {
+              'Access-Control-Allow-Origin': page.origin,
+              'Content-Type': 'application/json',
+            },
+            body: JSON.stringify({ error: { code: 'unauthorized', message: 'token expired' } }),
+          });
+        }
+        const response = await route.fetch();
+        beats.push(response.status());
+        return route.fulfill({ response });
+      });
+      fresh.on('request', (request) => {
+        if (request.url().endsWith('/handler/heartbeat_token')) renewals += 1;
+      });
+      try {
+        await fresh.goto(`${page.origin}/`);
+        await eventually('a heartbeat accepted after the refused one', async () =>
+          beats.includes(204) ? true : undefined,
+        );
+        expect(beats[0]).toBe(401);
+        expect(renewals).toBe(1);
+      } finally {
+        await fresh.close();
+      }
+    }, 60_000);
   });
 });

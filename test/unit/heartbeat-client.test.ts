@@ -293,6 +293,114 @@ describe('heartbeat client: in the page', () => {
   });
 });
 
+describe('heartbeat client: a refused token (key rotation)', () => {
+  const OLD = 'hb1.lab_x.1.sig';
+  /** A page on jest's fake clock, whose API accepts only the tokens the test lists. */
+  function rotatedPage(accepted: Set<string>) {
+    const tokens: string[] = [];
+    const listeners = new Set<() => void>();
+    const page: BrowserGlobals = {
+      addEventListener: (_type, l) => listeners.add(l),
+      removeEventListener: (_type, l) => listeners.delete(l),
+      document: {
+        addEventListener: (_type, l) => listeners.add(l),
+        removeEventListener: (_type, l) => listeners.delete(l),
+        visibilityState: 'visible',
+      },
+      fetch: async (_url, init) => {
+        const token = (init.headers.Authorization ?? '').replace(/^Bearer /, '');
+        tokens.push(token);
+        return { status: accepted.has(token) ? 204 : 401 };
+      },
+      setTimeout: (run, ms) => setTimeout(run, ms),
+      clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+    };
+    return { page, tokens, attached: () => listeners.size };
+  }
+  const start = (page: BrowserGlobals, renewToken: () => Promise<string | null>) => {
+    const results: SendResult[] = [];
+    const beat = startHeartbeat(
+      {
+        url: 'https://labs.example.org/v1/labs/lab_x/heartbeat',
+        token: OLD,
+        onResult: (r) => results.push(r),
+        renewToken,
+      },
+      page,
+    );
+    return { beat, results };
+  };
+
+  beforeEach(() => jest.useFakeTimers({ now: 0 }));
+  afterEach(() => jest.useRealTimers());
+
+  it('asks for a fresh token on 401 and carries on with it', async () => {
+    const accepted = new Set(['hb1.lab_x.2.sig']);
+    const { page, tokens, attached } = rotatedPage(accepted);
+    const fresh = ['hb1.lab_x.2.sig', 'hb1.lab_x.3.sig'];
+    let renewals = 0;
+    const { beat, results } = start(page, async () => {
+      renewals += 1;
+      return fresh.shift() ?? null;
+    });
+    await jest.advanceTimersByTimeAsync(0);
+    // The refused heartbeat is sent again at once with the fresh token, and counts.
+    expect(tokens).toEqual([OLD, 'hb1.lab_x.2.sig']);
+    expect(results).toEqual([{ ok: true, status: 204 }]);
+    expect(renewals).toBe(1);
+    beat.activity();
+    await jest.advanceTimersByTimeAsync(30 * S);
+    expect(tokens).toEqual([OLD, 'hb1.lab_x.2.sig', 'hb1.lab_x.2.sig']);
+
+    // Another rotation next month: renewed again (the bound counts renewals in a row).
+    accepted.clear();
+    accepted.add('hb1.lab_x.3.sig');
+    beat.activity();
+    await jest.advanceTimersByTimeAsync(30 * S);
+    expect(tokens.slice(3)).toEqual(['hb1.lab_x.2.sig', 'hb1.lab_x.3.sig']);
+    expect(renewals).toBe(2);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(attached()).toBeGreaterThan(0);
+    beat.stop();
+  });
+
+  it('stops for good when the XBlock has no token to give (the lab is gone)', async () => {
+    const { page, tokens, attached } = rotatedPage(new Set());
+    const { results } = start(page, async () => null);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(results).toEqual([{ ok: false, retry: false, status: 401 }]);
+    expect(attached()).toBe(0);
+    await jest.advanceTimersByTimeAsync(3600 * S);
+    expect(tokens).toEqual([OLD]);
+  });
+
+  it('retries a renewal the XBlock could not answer, with backoff, a bounded number of times', async () => {
+    const { page, tokens, attached } = rotatedPage(new Set(['hb1.lab_x.2.sig']));
+    const askedAt: number[] = [];
+    const { results } = start(page, async () => {
+      askedAt.push(Date.now());
+      throw new Error('503 from the XBlock');
+    });
+    await jest.advanceTimersByTimeAsync(6 * 3600 * S);
+    // Backoff between attempts (60 s, then 120 s), then the client gives up and lets go.
+    expect(askedAt).toEqual([0, 60 * S, 180 * S]);
+    expect(results.map((r) => r.ok || r.retry)).toEqual([true, true, false]);
+    expect(tokens).toHaveLength(3);
+    expect(attached()).toBe(0);
+  });
+
+  it('does not renew forever when fresh tokens are refused too', async () => {
+    const { page, tokens, attached } = rotatedPage(new Set());
+    let issued = 1;
+    const { results } = start(page, async () => `hb1.lab_x.${++issued}.sig`);
+    await jest.advanceTimersByTimeAsync(6 * 3600 * S);
+    expect(issued - 1).toBe(3);
+    expect(tokens.length).toBeLessThanOrEqual(6);
+    expect(results.at(-1)).toEqual({ ok: false, retry: false, status: 401 });
+    expect(attached()).toBe(0);
+  });
+});
+
 describe('heartbeat client: the bundle the XBlock ships', () => {
   it('is what `npm run build:heartbeat` builds from the sources now', () => {
     const dir = mkdtempSync(join(tmpdir(), 'heartbeat-'));

@@ -4,11 +4,19 @@ Whose lab a request concerns is always derived on the server from the requesting
 runtime's user service: the course-specific anonymous user id) and the course; nothing the
 browser sends selects a lab. The service token never leaves the server; the browser only gets
 the lab's heartbeat token, which can do nothing but report activity on that one lab.
+
+Only POST handlers change a lab (launch, reset, a fresh heartbeat token): rendering the unit and
+the one GET handler (the key download) never launch one, so a same-site `<img>` or a prefetch
+cannot start labs for whoever views a page. The page's script launches when it starts.
+
+Each user has a small budget of calls per minute (throttle.py): every call reaches the API with
+the LMS's one service token, which one learner in a loop must not spend for everyone.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import time
 from importlib import resources
 from string import Template
@@ -25,13 +33,63 @@ try:  # XBlock >= 2
 except ImportError:  # pragma: no cover
     from xblock.fragment import Fragment  # type: ignore
 
+from . import words
 from .client import LabService, LabServiceError, NotConfigured, Settings
+from .throttle import Throttle
 
 ANONYMOUS_ID = "edx-platform.anonymous_user_id"
 #: Longest long-poll a browser may ask the handler for (it holds an LMS worker meanwhile).
 MAX_WAIT = 25
 #: What the browser sees of a lab: never ids of other systems, stacks or tokens.
 BROWSER_FIELDS = ("state", "progress", "error", "lastActivityAt", "suspendAt", "deleteAt")
+#: Lab states in which a fresh heartbeat token is handed out: launching for one (which is how
+#: the API issues it) changes nothing, or resumes a paused lab the learner is active on.
+TOKEN_STATES = ("queued", "launching", "ready", "suspending", "suspended", "resuming", "resetting")
+#: Calls per user per minute, by kind: XBLOCK_SETTINGS["LabXBlock"] key and default.
+RATE_LIMITS = {
+    # launch, reset, heartbeat token: the page makes one per opening or click.
+    "actions": ("ACTIONS_PER_MINUTE", 12),
+    # status long-polls, connection, key download: a few per minute while a lab changes.
+    "reads": ("READS_PER_MINUTE", 120),
+}
+
+
+class HandlerError(JsonHandlerError):
+    """An error for the page, in learner words, with when to try again after a 429."""
+
+    def __init__(self, status_code: int, message: str, retry_after: Optional[int] = None):
+        super().__init__(status_code, message)
+        self.retry_after = retry_after
+
+    @classmethod
+    def of(cls, err: LabServiceError) -> "HandlerError":
+        # A refused service token is the site's configuration, not a learner's 401.
+        status = 503 if isinstance(err, NotConfigured) else (err.status or 503)
+        return cls(status, err.message, err.retry_after)
+
+    def _headers(self, response: Response) -> Response:
+        if self.retry_after:
+            response.headers["Retry-After"] = str(self.retry_after)
+        return response
+
+    def get_response(self, **kwargs: Any) -> Response:
+        body: dict = {"error": self.message}
+        if self.retry_after:
+            body["retryAfter"] = self.retry_after
+        return self._headers(
+            Response(
+                json.dumps(body),
+                status=self.status_code,
+                content_type="application/json",
+                charset="utf-8",
+                **kwargs,
+            )
+        )
+
+    def text_response(self) -> Response:
+        return self._headers(
+            Response(self.message, status=self.status_code, content_type="text/plain", charset="utf-8")
+        )
 
 
 def _resource(path: str) -> str:
@@ -79,10 +137,16 @@ class LabXBlock(XBlock):
     # ----- views -----
 
     def student_view(self, context: Optional[dict] = None) -> Fragment:
+        """The unit, without a call to the API: the page's script launches (a POST) when it starts."""
+        data: dict = {"now": _now_ms()}
         try:
-            data = self._launch()
+            self._service()
+            if not self.lab_name:
+                raise LabServiceError(words.NO_LAB_IN_UNIT)
+            self._key()
+            data["launch"] = True
         except LabServiceError as err:
-            data = {"message": err.message, "now": _now_ms()}
+            data["message"] = err.message
         fragment = Fragment(_template("html/lab.html", display_name=self.display_name))
         fragment.add_css(_resource("css/lab.css"))
         fragment.add_javascript(_resource("js/heartbeat.js"))
@@ -153,7 +217,8 @@ class LabXBlock(XBlock):
 
     @XBlock.json_handler
     def launch(self, data: dict, suffix: str = "") -> dict:
-        """Launch, resume, or retry the learner's lab (the page's Resume / Try again)."""
+        """Launch, resume, or retry the learner's lab (the page's start, Resume, Try again)."""
+        self._throttle("actions")
         return self._json(self._launch)
 
     @XBlock.json_handler
@@ -163,6 +228,7 @@ class LabXBlock(XBlock):
         With `known` ({state, progress} the page shows), a lab that already differs is answered
         at once, so a change between two polls is never waited out.
         """
+        self._throttle("reads")
         wait = _int(data.get("wait"), 0, MAX_WAIT)
         known = data.get("known") if isinstance(data.get("known"), dict) else None
 
@@ -188,6 +254,7 @@ class LabXBlock(XBlock):
     @XBlock.json_handler
     def connection(self, data: dict, suffix: str = "") -> dict:
         """How to connect: host, user, SSH command, secrets (the private key only by download)."""
+        self._throttle("reads")
 
         def read() -> dict:
             service = self._service()
@@ -218,14 +285,22 @@ class LabXBlock(XBlock):
 
     @XBlock.handler
     def private_key(self, request: Any, suffix: str = "") -> Response:
-        """The learner's private key as a file download."""
+        """The learner's private key as a file download.
+
+        A GET (a download link), so it only reads: without a launched lab it is a 404, never a
+        launch.
+        """
         try:
+            self._throttle("reads")
             service = self._service()
-            key = (service.connection(self._lab_id(service)).get("secrets") or {}).get(
-                "private_key"
-            )
+            lab_id = self._stored_lab_id()
+            if not lab_id:
+                raise HandlerError(404, words.NO_LAB_YET)
+            key = (service.connection(lab_id).get("secrets") or {}).get("private_key")
         except LabServiceError as err:
-            return Response(err.message, status=err.status or 503, content_type="text/plain")
+            return HandlerError.of(err).text_response()
+        except HandlerError as err:
+            return err.text_response()
         if not key:
             return Response("This lab has no private key.", status=404, content_type="text/plain")
         if not key.endswith("\n"):
@@ -240,12 +315,35 @@ class LabXBlock(XBlock):
         """Delete the learner's stack and build a fresh one (the page asks for confirmation)."""
         if data.get("confirm") is not True:
             raise JsonHandlerError(400, "A reset must be confirmed.")
+        self._throttle("actions")
 
         def reset() -> dict:
             service = self._service()
             return self._answer(service.reset(self._lab_id(service)))
 
         return self._json(reset)
+
+    @XBlock.json_handler
+    def heartbeat_token(self, data: dict, suffix: str = "") -> dict:
+        """A fresh heartbeat token for the learner's own lab, when the API refused the page's.
+
+        A key rotation that drops the old key refuses tokens signed with it (401). The API
+        issues tokens with a launch, so this launches the learner's existing lab, and only in a
+        state where that changes nothing the learner did not ask for: never a lab they do not
+        have, nor a failed or deleted one (the page stops its heartbeats instead).
+        """
+        self._throttle("actions")
+
+        def renew() -> dict:
+            service = self._service()
+            lab_id = self._stored_lab_id()
+            if not lab_id:
+                raise LabServiceError(words.NO_LAB_YET, 404)
+            if service.lab(lab_id).get("state") not in TOKEN_STATES:
+                raise LabServiceError(words.NO_TOKEN_NOW, 409)
+            return {"heartbeat": self._launch(service)["heartbeat"]}
+
+        return self._json(renew)
 
     # ----- Studio -----
 
@@ -271,10 +369,12 @@ class LabXBlock(XBlock):
 
     # ----- internals -----
 
-    def _service(self) -> LabService:
+    def _settings_bucket(self) -> Optional[dict]:
         settings_service = self.runtime.service(self, "settings")
-        bucket = settings_service.get_settings_bucket(self) if settings_service else None
-        return LabService(Settings.from_bucket(bucket))
+        return settings_service.get_settings_bucket(self) if settings_service else None
+
+    def _service(self) -> LabService:
+        return LabService(Settings.from_bucket(self._settings_bucket()))
 
     def _learner_id(self) -> str:
         user = self.runtime.service(self, "user").get_current_user()
@@ -300,7 +400,7 @@ class LabXBlock(XBlock):
     def _launch(self, service: Optional[LabService] = None) -> dict:
         service = service or self._service()
         if not self.lab_name:
-            raise LabServiceError("This unit has no lab yet: the course team chooses one in Studio.")
+            raise LabServiceError(words.NO_LAB_IN_UNIT)
         key = self._key()
         lab = service.launch(self._course_id(), self._learner_id(), self.lab_name)
         self.lab_id, self.lab_key = str(lab["id"]), key
@@ -312,15 +412,39 @@ class LabXBlock(XBlock):
         }
         return answer
 
+    def _stored_lab_id(self) -> str:
+        """The requesting user's lab in this unit, as stored from their last launch ("" if none)."""
+        return self.lab_id if self.lab_id and self.lab_key == self._key() else ""
+
     def _lab_id(self, service: LabService) -> str:
-        """The requesting user's lab in this unit: stored from their launch, else launched now."""
-        if self.lab_id and self.lab_key == self._key():
-            return self.lab_id
-        self._launch(service)
+        """The requesting user's lab in this unit: stored from their launch, else launched now.
+
+        Launches: for POST handlers only.
+        """
+        if not self._stored_lab_id():
+            self._launch(service)
         return self.lab_id
 
     def _answer(self, lab: dict) -> dict:
-        return {"lab": {k: lab.get(k) for k in BROWSER_FIELDS}, "now": _now_ms()}
+        shown = {k: lab.get(k) for k in BROWSER_FIELDS}
+        error = lab.get("error")
+        if error:
+            # The lab's raw reason (Heat's, with project ids and hosts) is for staff only.
+            code = error.get("code") if isinstance(error, dict) else None
+            shown["error"] = {"code": code, "message": words.lab_error(code)}
+        return {"lab": shown, "now": _now_ms()}
+
+    def _throttle(self, kind: str) -> None:
+        """Counts a call against the requesting user's budget; past it, a 429 "slow down"."""
+        user = self.scope_ids.user_id
+        if user is None:  # signed out: no handler reaches the API without a learner id
+            return
+        name, default = RATE_LIMITS[kind]
+        bucket = self._settings_bucket() or {}
+        per_minute = _int(bucket.get(name), 1, 1_000_000) if bucket.get(name) else default
+        wait = Throttle(kind, per_minute).take(str(user))
+        if wait is not None:
+            raise HandlerError(429, words.slow_down(wait), wait)
 
     def _key_filename(self) -> str:
         return f"{self.lab_name or 'lab'}-key.pem"
@@ -329,10 +453,8 @@ class LabXBlock(XBlock):
     def _json(action: Any) -> dict:
         try:
             return action()
-        except NotConfigured as err:
-            raise JsonHandlerError(503, err.message)
         except LabServiceError as err:
-            raise JsonHandlerError(err.status or 503, err.message)
+            raise HandlerError.of(err)
 
     @staticmethod
     def workbench_scenarios() -> list:

@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Mapping, Optional
 
 import requests
 
+from . import words
+
+log = logging.getLogger(__name__)
+
 #: Seconds to connect and to wait for an answer (a long-poll adds its own wait on top).
 DEFAULT_TIMEOUT = 10.0
+#: A 429 without a usable Retry-After (a proxy's, say): wait this long.
+DEFAULT_RETRY_AFTER = 10
+MAX_RETRY_AFTER = 3600
 
 
 class LabServiceError(Exception):
-    """The lab service answered with an error, or could not be asked at all."""
+    """The lab service answered with an error, or could not be asked at all.
 
-    def __init__(self, message: str, status: Optional[int] = None, code: Optional[str] = None):
+    `message` is for the learner (words.py); `detail` is the API's own message, for logs.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: Optional[int] = None,
+        code: Optional[str] = None,
+        detail: Optional[str] = None,
+        retry_after: Optional[int] = None,
+    ):
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
+        self.detail = detail
+        self.retry_after = retry_after
 
 
 class NotConfigured(LabServiceError):
@@ -66,24 +88,25 @@ class LabService:
         self.session = session or requests.Session()
 
     def catalog(self) -> list:
-        return self._call("GET", "/v1/catalog")["labs"]
+        return self._call("catalog", "GET", "/v1/catalog")["labs"]
 
     def launch(self, course_id: str, learner_id: str, lab: str) -> dict:
         body = {"courseId": course_id, "learnerId": learner_id, "lab": lab}
-        return self._call("POST", "/v1/labs", json=body)
+        return self._call("launch", "POST", "/v1/labs", json=body)
 
     def lab(self, lab_id: str, wait: int = 0) -> dict:
         params = {"wait": str(wait)} if wait > 0 else None
-        return self._call("GET", f"/v1/labs/{lab_id}", params=params, extra_timeout=wait)
+        return self._call("status", "GET", f"/v1/labs/{lab_id}", params=params, extra_timeout=wait)
 
     def connection(self, lab_id: str) -> dict:
-        return self._call("GET", f"/v1/labs/{lab_id}/connection")
+        return self._call("connection", "GET", f"/v1/labs/{lab_id}/connection")
 
     def reset(self, lab_id: str) -> dict:
-        return self._call("POST", f"/v1/labs/{lab_id}/reset")
+        return self._call("reset", "POST", f"/v1/labs/{lab_id}/reset")
 
     def _call(
         self,
+        action: str,
         method: str,
         path: str,
         json: Optional[dict] = None,
@@ -101,32 +124,52 @@ class LabService:
                 timeout=(self.settings.timeout, self.settings.timeout + extra_timeout),
             )
         except requests.Timeout:
-            raise Unavailable("The lab service did not answer in time. Please try again shortly.")
+            raise Unavailable(words.TIMED_OUT)
         except requests.RequestException:
-            raise Unavailable("The lab service is unreachable right now. Please try again shortly.")
+            raise Unavailable(words.UNREACHABLE)
         if response.ok:
             return response.json() if response.content else {}
-        code, message = _error_of(response)
-        if response.status_code in (401, 403):
+        status = response.status_code
+        code, detail, details = _error_of(response)
+        log.info("lab service: %s %s answered %s %s: %s", method, path, status, code, detail)
+        if status in (401, 403):
+            # The XBlock's own configuration, not the learner's doing: said for the course team.
             raise NotConfigured(
-                f"The lab service refused the XBlock's service token ({message}): check"
+                f"The lab service refused the XBlock's service token ({detail}): check"
                 ' XBLOCK_SETTINGS["LabXBlock"]["SERVICE_TOKEN"].',
-                response.status_code,
+                status,
                 code,
+                detail,
             )
-        if response.status_code in (502, 503, 504):
-            raise Unavailable(
-                f"The lab service is unavailable right now ({message}). Please try again shortly.",
-                response.status_code,
-                code,
-            )
-        raise LabServiceError(message, response.status_code, code)
+        retry_after = _retry_after(response) if status == 429 else None
+        message = words.api_error(status, code, details, action, retry_after)
+        error_class = Unavailable if status in (502, 503, 504) else LabServiceError
+        raise error_class(message, status, code, detail, retry_after)
 
 
-def _error_of(response: requests.Response) -> "tuple[Optional[str], str]":
-    """The API's {error: {code, message}}, or the status line when the body is not that."""
+def _error_of(response: requests.Response) -> "tuple[Optional[str], str, Optional[dict]]":
+    """The API's {error: {code, message, details}}, or the status line when the body is not that."""
     try:
         error = response.json().get("error") or {}
-        return error.get("code"), str(error.get("message") or response.reason)
+        details = error.get("details")
+        return (
+            error.get("code"),
+            str(error.get("message") or response.reason),
+            details if isinstance(details, dict) else None,
+        )
     except (ValueError, AttributeError):
-        return None, f"HTTP {response.status_code} {response.reason}"
+        return None, f"HTTP {response.status_code} {response.reason}", None
+
+
+def _retry_after(response: requests.Response) -> int:
+    """Retry-After in whole seconds (delta-seconds or an HTTP date), within sane bounds."""
+    value = (response.headers.get("Retry-After") or "").strip()
+    seconds: float = DEFAULT_RETRY_AFTER
+    if value.isdigit():
+        seconds = int(value)
+    elif value:
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds()
+        except (TypeError, ValueError):
+            pass
+    return int(min(MAX_RETRY_AFTER, max(1, round(seconds))))

@@ -16,6 +16,7 @@ from xblock.test.toy_runtime import ToyRuntime
 
 from fake_orchestrator import SERVICE_TOKEN, FakeOrchestrator, start
 from openedx_lab_xblock import LabXBlock
+from openedx_lab_xblock import throttle
 
 COURSE = "course-v1:OpenCraft+Linux101+2026"
 
@@ -86,6 +87,13 @@ def call(block: LabXBlock, handler: str, data: Any = None, method: str = "POST")
     return response.status_code, response
 
 
+@pytest.fixture(autouse=True)
+def _no_calls_counted() -> Iterator[None]:
+    """Each test starts with nobody's calls counted (without Django, they count in this process)."""
+    throttle.LOCAL.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def _server() -> Iterator[FakeOrchestrator]:
     fake = start(FakeOrchestrator())
@@ -100,6 +108,8 @@ def orchestrator(_server: FakeOrchestrator) -> FakeOrchestrator:
     """The fake API, with no labs and no requests recorded yet."""
     _server.labs.clear()
     _server.requests.clear()
+    _server.faults.clear()
+    _server.tokens_issued.clear()
     return _server
 
 

@@ -33,11 +33,26 @@ def lab_id_of(course_id: str, learner_id: str, lab: str) -> str:
 
 
 @dataclass
+class Fault:
+    """An error answer for the requests whose method and path match, `times` times (None: always)."""
+
+    method: str
+    path_prefix: str
+    status: int
+    body: Any
+    headers: Dict[str, str] = field(default_factory=dict)
+    times: Optional[int] = None
+
+
+@dataclass
 class FakeOrchestrator:
-    """Labs by id; tests set `labs[id]["state"]` to move a lab along."""
+    """Labs by id; tests set `labs[id]["state"]` to move a lab along, or add `faults`."""
 
     labs: Dict[str, dict] = field(default_factory=dict)
     requests: List[Recorded] = field(default_factory=list)
+    faults: List[Fault] = field(default_factory=list)
+    #: Heartbeat tokens issued per lab: each launch answer carries a fresh one.
+    tokens_issued: Dict[str, int] = field(default_factory=dict)
     server: Optional[ThreadingHTTPServer] = None
 
     @property
@@ -57,6 +72,21 @@ class FakeOrchestrator:
             "username": "learner",
             "secrets": {"private_key": f"KEY-OF-{lab['learnerId']}", "password": f"pw-{lab['learnerId']}"},
         }
+
+    def fail(self, method: str, path_prefix: str, status: int, code: str, message: str, **kw: Any) -> None:
+        """The API's error shape, {error: {code, message[, details]}}, for matching requests."""
+        error = {"code": code, "message": message}
+        if "details" in kw:
+            error["details"] = kw.pop("details")
+        self.faults.append(Fault(method, path_prefix, status, {"error": error}, **kw))
+
+    def fault_for(self, method: str, path: str) -> Optional[Fault]:
+        for fault in self.faults:
+            if fault.method == method and path.startswith(fault.path_prefix) and fault.times != 0:
+                if fault.times is not None:
+                    fault.times -= 1
+                return fault
+        return None
 
     def handle(self, method: str, path: str, query: dict, body: Any) -> "tuple[int, Any]":
         parts = path.strip("/").split("/")
@@ -82,7 +112,11 @@ class FakeOrchestrator:
                     "stack": {"id": "s", "name": "secret-stack-name", "status": "CREATE_IN_PROGRESS", "statusReason": ""},
                 },
             )
-            return (200 if lab["state"] == "ready" else 202), {**lab, "heartbeatToken": f"hb1.{lab_id}.1.sig"}
+            issued = self.tokens_issued[lab_id] = self.tokens_issued.get(lab_id, 0) + 1
+            return (200 if lab["state"] == "ready" else 202), {
+                **lab,
+                "heartbeatToken": f"hb1.{lab_id}.{issued}.sig",
+            }
         if len(parts) >= 3 and parts[:2] == ["v1", "labs"]:
             lab = self.labs.get(parts[2])
             if lab is None:
@@ -109,12 +143,18 @@ def start(fake: FakeOrchestrator) -> FakeOrchestrator:
             fake.requests.append(
                 Recorded(self.command, split.path, parse_qs(split.query), dict(self.headers), body)
             )
+            headers: Dict[str, str] = {}
+            fault = fake.fault_for(self.command, split.path)
             if self.headers.get("Authorization") != f"Bearer {SERVICE_TOKEN}":
                 status, answer = 401, {"error": {"code": "unauthorized", "message": "unknown token"}}
+            elif fault is not None:
+                status, answer, headers = fault.status, fault.body, fault.headers
             else:
                 status, answer = fake.handle(self.command, split.path, parse_qs(split.query), body)
             data = json.dumps(answer).encode()
             self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

@@ -12,23 +12,32 @@ def render(block) -> dict:
     return {"html": fragment.body_html(), "init": fragment.json_init_args, "fragment": fragment}
 
 
-def test_view_launches_the_learners_lab_with_course_key_and_anonymous_id(unit: Unit, orchestrator: FakeOrchestrator):
-    view = render(unit.block_for("student-1", "anon-aaa"))
+def launch(block) -> dict:
+    """What the page's script does when it starts: POST the launch handler."""
+    status, answer = call(block, "launch", {})
+    assert status == 200, answer
+    return answer
 
-    (launch,) = orchestrator.calls("POST", "/v1/labs")
-    assert launch.body == {"courseId": COURSE, "learnerId": "anon-aaa", "lab": "linux-basics"}
-    assert launch.headers["Authorization"] == f"Bearer {SERVICE_TOKEN}"
-    init = view["init"]
-    assert init["lab"]["state"] == "launching"
-    assert init["lab"]["progress"] == {"done": 0, "total": 3}
+
+def test_the_page_launches_the_learners_lab_with_course_key_and_anonymous_id(unit: Unit, orchestrator: FakeOrchestrator):
+    block = unit.block_for("student-1", "anon-aaa")
+    view = render(block)
+    assert view["init"]["launch"] is True
+    answer = launch(block)
+
+    (request,) = orchestrator.calls("POST", "/v1/labs")
+    assert request.body == {"courseId": COURSE, "learnerId": "anon-aaa", "lab": "linux-basics"}
+    assert request.headers["Authorization"] == f"Bearer {SERVICE_TOKEN}"
+    assert answer["lab"]["state"] == "launching"
+    assert answer["lab"]["progress"] == {"done": 0, "total": 3}
     lab_id = next(iter(orchestrator.labs))
     # Heartbeats go straight to the public API URL, with the lab's own token.
-    assert init["heartbeat"] == {
+    assert answer["heartbeat"] == {
         "url": f"https://labs.example.org/v1/labs/{lab_id}/heartbeat",
         "token": f"hb1.{lab_id}.1.sig",
     }
     # What the page gets: no service token, no username or email, no stack internals.
-    page = repr(view["fragment"].to_dict())
+    page = repr(view["fragment"].to_dict()) + repr(answer)
     for leaked in (SERVICE_TOKEN, "alearner", "learner@example.org", "secret-stack-name"):
         assert leaked not in page
     assert "Lab" in view["html"]
@@ -39,8 +48,8 @@ def test_view_launches_the_learners_lab_with_course_key_and_anonymous_id(unit: U
 def test_two_learners_get_their_own_labs_and_never_each_others_connection(unit: Unit, orchestrator: FakeOrchestrator):
     alice = unit.block_for("student-1", "anon-alice")
     bob = unit.block_for("student-2", "anon-bobby-b")
-    render(alice)
-    render(bob)
+    launch(alice)
+    launch(bob)
     launches = orchestrator.calls("POST", "/v1/labs")
     assert [r.body["learnerId"] for r in launches] == ["anon-alice", "anon-bobby-b"]
     assert len(orchestrator.labs) == 2
@@ -68,14 +77,14 @@ def test_two_learners_get_their_own_labs_and_never_each_others_connection(unit: 
 
 def test_connection_before_ready_is_a_409_with_the_reason(unit: Unit, orchestrator: FakeOrchestrator):
     block = unit.block_for("student-1", "anon-aaa")
-    render(block)
+    launch(block)
     status, answer = call(block, "connection", {})
     assert status == 409 and "not ready" in answer["error"]
 
 
 def test_status_long_polls_the_api_with_wait(unit: Unit, orchestrator: FakeOrchestrator):
     block = unit.block_for("student-1", "anon-aaa")
-    render(block)
+    launch(block)
     lab_id = next(iter(orchestrator.labs))
     orchestrator.requests.clear()
 
@@ -102,8 +111,8 @@ def test_status_long_polls_the_api_with_wait(unit: Unit, orchestrator: FakeOrche
 def test_reset_needs_confirmation_and_resets_only_the_learners_lab(unit: Unit, orchestrator: FakeOrchestrator):
     alice = unit.block_for("student-1", "anon-alice")
     bob = unit.block_for("student-2", "anon-bobby-b")
-    render(alice)
-    render(bob)
+    launch(alice)
+    launch(bob)
     bob_lab = next(l for l in orchestrator.labs.values() if l["learnerId"] == "anon-bobby-b")
 
     status, answer = call(alice, "reset", {})
@@ -139,16 +148,16 @@ def test_missing_settings_show_a_clear_message_and_call_nothing(orchestrator: Fa
 
 def test_api_down_shows_a_clear_message(closed_port_url: str):
     unit = Unit({"API_URL": closed_port_url, "SERVICE_TOKEN": SERVICE_TOKEN})
-    view = render(unit.block_for("student-1", "anon-aaa"))
-    assert "unreachable" in view["init"]["message"]
     status, answer = call(unit.block_for("student-1", "anon-aaa"), "launch", {})
     assert status == 503 and "unreachable" in answer["error"]
 
 
 def test_a_refused_service_token_is_reported_as_configuration(orchestrator: FakeOrchestrator):
     unit = Unit({"API_URL": orchestrator.url, "SERVICE_TOKEN": "wrong"})
-    view = render(unit.block_for("student-1", "anon-aaa"))
-    assert "SERVICE_TOKEN" in view["init"]["message"] and "refused" in view["init"]["message"]
+    status, answer = call(unit.block_for("student-1", "anon-aaa"), "launch", {})
+    # The site's configuration, not the learner's: a 503 (never a 401 the page could misread).
+    assert status == 503
+    assert "SERVICE_TOKEN" in answer["error"] and "refused" in answer["error"]
 
 
 def test_no_anonymous_id_no_lab(unit: Unit, orchestrator: FakeOrchestrator):

@@ -55,10 +55,12 @@ def wait_ready(block: Any) -> Dict[str, Any]:
     return until("lab ready", probe)
 
 
-def test_view_launches_the_learners_lab_and_the_handlers_follow_it(live_unit: Unit) -> None:
+def test_the_page_launches_the_learners_lab_and_the_handlers_follow_it(live_unit: Unit) -> None:
     block = live_unit.block_for("student-1", learner())
-    init = block.student_view({}).json_init_args
-    assert "message" not in init, init
+    view = block.student_view({}).json_init_args
+    assert view.get("launch") is True and not block.lab_id, "rendering launched a lab"
+    status, init = call(block, "launch", {})
+    assert status == 200, init
     assert init["lab"]["state"] in ("queued", "launching", "ready")
     # The browser gets the lab's heartbeat route and token, never ids of other systems.
     assert init["heartbeat"]["url"] == f"{API_URL}/v1/labs/{block.lab_id}/heartbeat"
@@ -79,6 +81,17 @@ def test_view_launches_the_learners_lab_and_the_handlers_follow_it(live_unit: Un
     beat = requests.post(
         init["heartbeat"]["url"],
         headers={"Authorization": f"Bearer {init['heartbeat']['token']}"},
+        timeout=10,
+    )
+    assert beat.status_code == 204, beat.text
+
+    # After a key rotation the page asks for a fresh token: the API accepts it for this lab.
+    status, fresh = call(block, "heartbeat_token", {})
+    assert status == 200, fresh
+    assert fresh["heartbeat"]["url"] == init["heartbeat"]["url"]
+    beat = requests.post(
+        fresh["heartbeat"]["url"],
+        headers={"Authorization": f"Bearer {fresh['heartbeat']['token']}"},
         timeout=10,
     )
     assert beat.status_code == 204, beat.text
@@ -132,5 +145,5 @@ def test_catalog_and_studio_validation_come_from_the_api(live_unit: Unit) -> Non
 def test_a_refused_service_token_is_said_in_the_unit() -> None:
     unit = Unit({"API_URL": API_URL, "SERVICE_TOKEN": "not-a-token"}, lab_name="demo")
     block = unit.block_for("student-x", learner())
-    init = block.student_view({}).json_init_args
-    assert "lab" not in init and init["message"]
+    status, answer = call(block, "launch", {})
+    assert status == 503 and "SERVICE_TOKEN" in answer["error"]

@@ -41,7 +41,7 @@
       this.pending = false;
       this.cancelTimer();
     }
-    /** For good: the lab is gone or the token refused. */
+    /** For good: the lab is gone or the token refused (and no fresh one could be had). */
     stop() {
       this.stopped = true;
       this.pending = false;
@@ -99,19 +99,51 @@
     return { ok: false, retry, status };
   }
 
+  // src/heartbeat-client/token.ts
+  var MAX_TOKEN_RENEWALS = 3;
+  function renewingSend(post, token, renew, maxRenewals = MAX_TOKEN_RENEWALS) {
+    let current = token;
+    let renewals = 0;
+    const refused = (status) => ({
+      ok: false,
+      retry: renewals < maxRenewals,
+      status
+    });
+    return async () => {
+      let status = await post(current);
+      if (status === 401 && renew && renewals < maxRenewals) {
+        renewals += 1;
+        let fresh;
+        try {
+          fresh = await renew();
+        } catch {
+          return refused(status);
+        }
+        if (fresh === null) return resultOf(status);
+        current = fresh;
+        status = await post(current);
+        if (status === 401) return refused(status);
+      }
+      const result = resultOf(status);
+      if (result.ok) renewals = 0;
+      return result;
+    };
+  }
+
   // src/heartbeat-client/browser.ts
   var INPUT_EVENTS = ["keydown", "pointerdown", "pointermove", "wheel", "touchstart", "scroll"];
   function startHeartbeat(config, globals = globalThis) {
-    const send = async () => {
+    const post = async (token) => {
       const response = await globals.fetch(config.url, {
         method: "POST",
-        headers: { Authorization: `Bearer ${config.token}` },
+        headers: { Authorization: `Bearer ${token}` },
         keepalive: true,
         mode: "cors",
         credentials: "omit"
       });
-      return resultOf(response.status);
+      return response.status;
     };
+    const send = renewingSend(post, config.token, config.renewToken);
     const clock = {
       now: () => Date.now(),
       setTimeout: (run, ms) => globals.setTimeout(run, ms),

@@ -1,6 +1,7 @@
 /* Learner view of LabXBlock. Everything it shows comes from the XBlock's handlers, which act on
  * the requesting learner's own lab; the only thing it talks to directly is the orchestrator's
- * heartbeat route (with the lab's heartbeat token), through OpenedxLabHeartbeat. */
+ * heartbeat route (with the lab's heartbeat token), through OpenedxLabHeartbeat. Rendering the
+ * unit launches nothing: this script launches (a POST) when it starts. */
 function LabXBlock(runtime, element, init) {
   'use strict';
   var $root = $(element).find('.openedx-lab');
@@ -29,6 +30,7 @@ function LabXBlock(runtime, element, init) {
   var polling = false;
   var connectionFor = null; // the lab's readiness we loaded the connection for
   var failures = 0;
+  var starting = !!init.launch; // the launch this script makes on opening is on its way
   // A launch or reset was just accepted: the answer may still show the state before it.
   var awaitingChange = false;
 
@@ -46,6 +48,24 @@ function LabXBlock(runtime, element, init) {
     return (xhr && xhr.responseJSON && xhr.responseJSON.error) ||
       'The lab service cannot be reached right now. Retrying…';
   }
+  /** A 429's wait (the XBlock's per-learner limit, or the API's), in ms; 0 for other errors. */
+  function retryAfterMs(xhr) {
+    var seconds = (xhr && xhr.responseJSON && xhr.responseJSON.retryAfter) ||
+      Number(xhr && xhr.getResponseHeader && xhr.getResponseHeader('Retry-After'));
+    return seconds > 0 ? seconds * 1000 : 0;
+  }
+  /** For the heartbeat client, after the API refused the token (a key rotation): a fresh one,
+   * null when the lab has none to give (gone or failed), a rejection when asking failed. */
+  function renewToken() {
+    return new Promise(function (resolve, reject) {
+      handler('heartbeat_token').done(function (answer) {
+        resolve(answer.heartbeat.token);
+      }).fail(function (xhr) {
+        if (xhr.status === 404 || xhr.status === 409) resolve(null);
+        else reject(new Error(errorText(xhr)));
+      });
+    });
+  }
   function serverNow() { return Date.now() + skewMs; }
   function show($el, visible) { $el.prop('hidden', !visible); }
   function message(text) {
@@ -56,16 +76,20 @@ function LabXBlock(runtime, element, init) {
   function accept(answer) {
     if (answer.now) skewMs = answer.now - Date.now();
     if (answer.heartbeat && !heartbeat && window.OpenedxLabHeartbeat) {
-      heartbeat = window.OpenedxLabHeartbeat.start({
+      var started = window.OpenedxLabHeartbeat.start({
         url: answer.heartbeat.url,
         token: answer.heartbeat.token,
+        renewToken: renewToken,
         onResult: function (result) {
+          // Stopped for good (the lab is gone): the next launch answer starts a new client.
+          if (!result.ok && !result.retry && heartbeat === started) heartbeat = null;
           if (!result.ok) return;
           lastBeatAt = serverNow();
           if (lab && lab.state === 'suspended') pollSoon(0); // it resumes: show it
           renderClock();
         }
       });
+      heartbeat = started;
     }
     if (answer.lab) {
       lab = answer.lab;
@@ -76,10 +100,11 @@ function LabXBlock(runtime, element, init) {
   }
 
   function render() {
-    $root.attr('data-state', lab ? lab.state : 'unavailable');
-    show($root.find('.openedx-lab-status'), !!lab);
+    $root.attr('data-state', lab ? lab.state : starting ? 'loading' : 'unavailable');
+    show($root.find('.openedx-lab-status'), !!lab || starting);
     if (!lab) {
-      show($root.find('.openedx-lab-launch').text('Try again'), true);
+      $root.find('.openedx-lab-state').text(starting ? 'Opening your lab…' : '');
+      show($root.find('.openedx-lab-launch').text('Try again'), !starting);
       show($root.find('.openedx-lab-reset, .openedx-lab-connection, .openedx-lab-clock'), false);
       return;
     }
@@ -204,24 +229,31 @@ function LabXBlock(runtime, element, init) {
       polling = false;
       failures += 1;
       message(errorText(xhr));
-      pollSoon(Math.min(REFRESH_MS, 2000 * Math.pow(2, failures)));
+      pollSoon(Math.max(retryAfterMs(xhr), Math.min(REFRESH_MS, 2000 * Math.pow(2, failures))));
     });
   }
 
-  function launch() {
+  /** On opening (`opening`) and on the learner's Resume / Try again / Start a new lab. */
+  function launch(opening) {
     $root.find('.openedx-lab-launch').prop('disabled', true);
     handler('launch').done(function (answer) {
-      awaitingChange = true;
+      // A click changes the lab; opening changes one that was paused, failed or deleted (it is
+      // resumed or retried), and the answer may still show the state before.
+      awaitingChange = opening !== true ||
+        (!!answer.lab && /^(suspended|failed|deleted)$/.test(answer.lab.state));
+      starting = false;
       accept(answer);
-      pollSoon(0);
+      pollSoon(expectingChange() ? 0 : REFRESH_MS);
     }).fail(function (xhr) {
+      starting = false;
       message(errorText(xhr));
+      render();
     }).always(function () {
       $root.find('.openedx-lab-launch').prop('disabled', false);
     });
   }
 
-  $root.find('.openedx-lab-launch').on('click', launch);
+  $root.find('.openedx-lab-launch').on('click', function () { launch(false); });
   $root.find('.openedx-lab-reset').on('click', function () {
     show($root.find('.openedx-lab-confirm'), true);
   });
@@ -238,9 +270,7 @@ function LabXBlock(runtime, element, init) {
     }).fail(function (xhr) { message(errorText(xhr)); });
   });
 
-  // The view launched the lab: one that was paused, failed or deleted is about to change.
-  awaitingChange = !!init.lab && /^(suspended|failed|deleted)$/.test(init.lab.state);
   accept(init);
   window.setInterval(renderClock, 1000);
-  pollSoon(expectingChange() ? 0 : REFRESH_MS);
+  if (starting) launch(true);
 }

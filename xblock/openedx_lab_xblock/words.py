@@ -1,0 +1,90 @@
+"""What learners read when something goes wrong: plain words for each error code.
+
+The API's messages and a lab's `error.message` are for staff: they name lab ids, states,
+dependencies and, for a lab, Heat's raw reason (project ids, hosts, quota details). Staff read
+those in labctl and Temporal UI; the learner's page only ever gets the words below, chosen by
+the stable `code`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+TELL_THE_TEAM = "If it keeps happening, please tell the course team."
+
+#: A failed lab's `error.code` (workflows/lab.ts) in learner words.
+LAB_ERRORS = {
+    "create_failed": f"Your lab could not be built. Try again. {TELL_THE_TEAM}",
+    "launch_timeout": f"Building your lab took too long, so it was stopped. Try again. {TELL_THE_TEAM}",
+    "quota": "The lab cloud is full right now. Please try again later.",
+    "no_provider": "There is no room for your lab in the lab cloud right now. Please try again later.",
+    "suspend_failed": f"Your lab ran into a problem while it was being paused. Try again. {TELL_THE_TEAM}",
+    "resume_failed": f"Your lab could not be resumed. Try again. {TELL_THE_TEAM}",
+    "bad_template": "This lab is not set up correctly. Please tell the course team.",
+    "unknown_lab": "This lab is no longer offered. Please tell the course team.",
+    "heat_error": f"The lab cloud had a problem with your lab. Try again. {TELL_THE_TEAM}",
+}
+LAB_ERROR_OTHER = f"Something went wrong with your lab. Try again. {TELL_THE_TEAM}"
+
+NO_LAB_IN_UNIT = "This unit has no lab yet: the course team chooses one in Studio."
+NO_LAB_YET = "You have no lab in this unit yet: open the unit to start one."
+LAB_GONE = "Your lab has been deleted. Reload the page to start a new one."
+LAB_NOT_FOUND = "Your lab could not be found. Reload the page to start a new one."
+NOT_READY = "Your lab is not ready yet: how to connect shows here once it is."
+CANNOT_RESET_NOW = "Your lab cannot be reset right now: wait until it is ready or paused, then try again."
+BUSY = "Your lab is changing right now. Please wait a moment and try again."
+NO_TOKEN_NOW = "Your lab is not running, so this page stops reporting your activity to it."
+BAD_REQUEST = "The lab service did not understand this request. Please reload the page and try again."
+UNKNOWN_LAB = "This unit's lab is no longer offered. Please tell the course team."
+SERVER_ERROR = f"The lab service ran into a problem. Please try again in a few minutes. {TELL_THE_TEAM}"
+UNAVAILABLE = "The lab service is unavailable right now. Please try again shortly."
+UNREACHABLE = "The lab service is unreachable right now. Please try again shortly."
+TIMED_OUT = "The lab service did not answer in time. Please try again shortly."
+
+
+def lab_error(code: Optional[str]) -> str:
+    return LAB_ERRORS.get(code or "", LAB_ERROR_OTHER)
+
+
+def seconds(n: int) -> str:
+    return "1 second" if n == 1 else f"{n} seconds"
+
+
+def slow_down(retry_after: int) -> str:
+    """The XBlock's own per-user limit."""
+    return f"You are doing that too often: please slow down and try again in {seconds(retry_after)}."
+
+
+def busy_service(retry_after: int) -> str:
+    """The API's 429: the lab service is busy for everyone (or for this lab)."""
+    return f"The lab service is busy right now. Please try again in {seconds(retry_after)}."
+
+
+def api_error(
+    status: int,
+    code: Optional[str],
+    details: Optional[Mapping[str, Any]],
+    action: str,
+    retry_after: Optional[int] = None,
+) -> str:
+    """The API's error `{code, message, details}` for a learner, by code and what was asked."""
+    state = (details or {}).get("state")
+    if status == 429:
+        return busy_service(retry_after or 1)
+    if code == "unknown_lab" or status == 422:
+        return UNKNOWN_LAB
+    if status == 409 or code == "invalid_state":
+        if state == "deleted":
+            return LAB_GONE
+        if action == "connection":
+            return NOT_READY
+        if action == "reset":
+            return CANNOT_RESET_NOW
+        return BUSY
+    if status == 404:
+        return LAB_NOT_FOUND
+    if status in (502, 503, 504):
+        return UNAVAILABLE
+    if 400 <= status < 500:
+        return BAD_REQUEST
+    return SERVER_ERROR
