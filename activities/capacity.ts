@@ -1,9 +1,54 @@
 import type { ActivityDeps } from './context';
 
+/** At most this many queue entries are woken (or checked for a live workflow) at a time. */
+const WAKE_BATCH = 20;
+
 export function createCapacityActivities(deps: ActivityDeps) {
   const limitOf = (provider: string): number =>
     deps.config.providers.find((p) => p.name === provider)?.capacity ?? 0;
   const now = () => deps.now?.() ?? new Date();
+
+  /**
+   * Wakes the oldest labs queued for `provider` (skipping `except`) until `wanted` live ones
+   * were told, removing the entries of labs whose workflow is gone on the way: a dead entry
+   * would otherwise block every lab behind it. Returns how many dead entries it removed.
+   */
+  async function wakeWaiters(provider: string, wanted: number, except?: string): Promise<number> {
+    let woken = 0;
+    let removed = 0;
+    const seen = new Set<string>(except ? [except] : []);
+    while (woken < wanted) {
+      const batch = (await deps.store.capacity.oldestWaiters(provider, seen.size + WAKE_BATCH))
+        .filter((w) => !seen.has(w._id))
+        .slice(0, WAKE_BATCH);
+      if (batch.length === 0) break;
+      const answers = await Promise.all(
+        batch.map((w) => {
+          seen.add(w._id);
+          return deps.wakeQueuedLab(w._id, provider).catch((err: Error) => {
+            deps.logger.warn(
+              { labId: w._id, err: err.message },
+              'could not wake a queued lab; it retries at its next poll',
+            );
+            return true;
+          });
+        }),
+      );
+      for (const [i, alive] of answers.entries()) {
+        if (alive) {
+          woken += 1;
+          continue;
+        }
+        deps.logger.warn(
+          { labId: batch[i]!._id, provider },
+          'removed the queue entry of a lab whose workflow is gone',
+        );
+        await deps.store.capacity.dequeue(batch[i]!._id);
+        removed += 1;
+      }
+    }
+    return removed;
+  }
 
   return {
     /**
@@ -31,7 +76,11 @@ export function createCapacityActivities(deps: ActivityDeps) {
                 deps.store.capacity.waitingAhead(input.labId, provider),
                 deps.store.capacity.free(provider, limitOf(provider)),
               ]);
-        if (ahead >= free) continue;
+        // Slots are free but labs queued earlier should take them: unless those labs are gone.
+        if (ahead >= free && free > 0 && (await wakeWaiters(provider, free, input.labId)) > 0) {
+          const aheadNow = await deps.store.capacity.waitingAhead(input.labId, provider);
+          if (aheadNow >= free) continue;
+        } else if (ahead >= free) continue;
         if (await deps.store.capacity.reserve(provider, input.labId, limitOf(provider))) {
           await deps.store.capacity.dequeue(input.labId);
           return provider;
@@ -54,22 +103,7 @@ export function createCapacityActivities(deps: ActivityDeps) {
       await deps.store.capacity.release(input.provider, input.holder ?? input.labId);
       await deps.store.capacity.dequeue(input.labId);
       const free = await deps.store.capacity.free(input.provider, limitOf(input.provider));
-      const waiters = await deps.store.capacity.oldestWaiters(
-        input.provider,
-        Math.min(Math.max(free, 1), 20),
-      );
-      await Promise.all(
-        waiters.map((w) =>
-          deps
-            .wakeQueuedLab(w._id, input.provider)
-            .catch((err: Error) =>
-              deps.logger.warn(
-                { labId: w._id, err: err.message },
-                'could not wake a queued lab; it retries at its next poll',
-              ),
-            ),
-        ),
-      );
+      await wakeWaiters(input.provider, Math.min(Math.max(free, 1), WAKE_BATCH));
     },
 
     /** A queued lab that is deleted leaves the queue. */

@@ -11,8 +11,11 @@ export interface ActivityDeps {
   heat: (provider: string) => HeatClient;
   secretBox: SecretBox;
   logger: Logger;
-  /** Tells a queued lab that capacity was freed (a Temporal signal in production). */
-  wakeQueuedLab: (labId: string, provider: string) => Promise<void>;
+  /**
+   * Tells a queued lab that capacity was freed (a Temporal signal in production); false when
+   * the lab's workflow is gone, so its queue entry can be removed.
+   */
+  wakeQueuedLab: (labId: string, provider: string) => Promise<boolean>;
   /** Tells a lab's pool workflow that one of its stacks was claimed, so it refills at once. */
   wakePool: (lab: string) => Promise<void>;
   /** Template files are read from here (heat-templates/). */

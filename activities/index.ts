@@ -1,5 +1,6 @@
 import { createCapacityActivities } from './capacity';
 import type { ActivityDeps } from './context';
+import { createMaintenanceActivities } from './maintenance';
 import { createPoolActivities } from './pools';
 import { createProjectionActivities } from './projection';
 import { createStackActivities } from './stacks';
@@ -7,13 +8,14 @@ import { createStackActivities } from './stacks';
 export type { ActivityDeps } from './context';
 export { FailureType } from './errors';
 
-/** Every activity of the lab and pool workflows, built from its dependencies. */
+/** Every activity of the lab, pool and maintenance workflows, built from its dependencies. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createCapacityActivities(deps),
     ...createStackActivities(deps),
     ...createProjectionActivities(deps),
     ...createPoolActivities(deps),
+    ...createMaintenanceActivities(deps),
   };
 }
 

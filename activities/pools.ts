@@ -1,3 +1,4 @@
+import { labNamed } from '../src/config';
 import type { PoolClaimDocument, PoolStackDocument } from '../src/store';
 import { poolPlan } from '../src/pools/schedule';
 import type { StackInfo } from '../workflows/state';
@@ -121,7 +122,7 @@ export function createPoolActivities(deps: ActivityDeps) {
 
     /** The pool's target now and what it needs to act on; null when the lab has no pool (any more). */
     async currentPoolPlan(input: { lab: string }): Promise<PoolPlan | null> {
-      const lab = deps.config.labs[input.lab];
+      const lab = labNamed(deps.config, input.lab);
       if (!lab?.pool) return null;
       const at = now().getTime();
       const providers = lab.providers.map((p) => p.name);

@@ -1,3 +1,4 @@
+import { labNamed } from '../src/config';
 import { idleSlackFor, type LabPolicy } from '../workflows/policy';
 import type { LabSnapshot, LabState } from '../workflows/state';
 import type { ActivityDeps } from './context';
@@ -32,6 +33,7 @@ export function createProjectionActivities(deps: ActivityDeps) {
           readyAt: date(s.readyAt),
           suspendedAt: date(s.suspendedAt),
           fromPool: s.fromPool ?? false,
+          statusReason: s.statusReason ?? null,
           deletedAt: s.state === 'deleted' ? at : null,
           seq: input.seq,
         },
@@ -74,7 +76,7 @@ export function createProjectionActivities(deps: ActivityDeps) {
       labId: string;
       lab: string;
     }): Promise<{ policy: LabPolicy | null; lastActivityAt: number | null }> {
-      const lab = deps.config.labs[input.lab];
+      const lab = labNamed(deps.config, input.lab);
       const last = await deps.store.activity.lastActivityAt(input.labId);
       return {
         policy: lab
@@ -87,6 +89,7 @@ export function createProjectionActivities(deps: ActivityDeps) {
               idleSlack: idleSlackFor(deps.config.api.heartbeatFlush),
               refreshEvery: deps.config.policyRefresh,
               pooled: lab.pool !== undefined,
+              secretOutputs: lab.secretOutputs ?? [],
             }
           : null,
         lastActivityAt: last ? last.getTime() : null,

@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { labNamed } from '../src/config';
 import type { Stack, StackRef } from '../src/openstack/types';
 import { pollInterval } from '../src/openstack/wait';
 import type { StackInfo } from '../workflows/state';
@@ -13,8 +14,17 @@ const stackInfo = (s: Stack): StackInfo => ({
   status: s.status,
   statusReason: s.statusReason,
 });
-const isGone = (s: Stack | null): boolean => s === null || s.status.startsWith('DELETE_');
+/** Heat no longer has the stack, or is deleting it (a type guard, so the other branch has a Stack). */
+const isGone = (s: Stack | null): s is null => s === null || s.status.startsWith('DELETE_');
 const inProgress = (s: Stack): boolean => s.status.endsWith('_IN_PROGRESS');
+/**
+ * States no stack action can leave: a create that failed (rollback is disabled, so Heat keeps
+ * it as it failed) or was rolled back. A lab on such a stack is rebuilt; any other state is
+ * resumed or suspended, if need be after an outage ends.
+ */
+const UNLEAVABLE = ['CREATE_FAILED', 'ROLLBACK_COMPLETE', 'ROLLBACK_FAILED'];
+/** The key Heat knows a stack by: its id, or its deterministic name when a create was never confirmed. */
+const keyOf = (ref: StackRef): string => ref.id || ref.name;
 
 interface StackTarget {
   labId: string;
@@ -40,14 +50,20 @@ export function createStackActivities(deps: ActivityDeps) {
     maxIntervalMs: deps.pollIntervalMs?.max ?? 10_000,
   });
 
-  /** Waits for a stack to leave *_IN_PROGRESS, heartbeating so a stuck worker is noticed. */
-  async function settle(provider: string, ref: StackRef, deadline: number): Promise<Stack> {
+  /**
+   * Waits for a stack to leave *_IN_PROGRESS, heartbeating so a stuck worker is noticed; null
+   * when Heat answers that the stack does not exist.
+   */
+  async function settle(provider: string, ref: StackRef, deadline: number): Promise<Stack | null> {
     const heat = deps.heat(provider);
     const { minIntervalMs, maxIntervalMs } = poll();
     const started = Date.now();
     for (;;) {
-      const stack = await heat.getStack(ref);
-      if (!inProgress(stack)) return stack;
+      const stack = await heat.getStack(ref).catch((err: unknown) => {
+        if (isHeatKind(err, 'notFound')) return null;
+        throw asActivityFailure(err);
+      });
+      if (stack === null || !inProgress(stack)) return stack;
       const ctx = Context.current();
       ctx.heartbeat({ status: stack.status });
       const interval = pollInterval(Date.now() - started, minIntervalMs, maxIntervalMs);
@@ -73,7 +89,7 @@ export function createStackActivities(deps: ActivityDeps) {
       stackName: string;
       timeoutMs: number;
     }): Promise<StackInfo> {
-      const lab = deps.config.labs[input.lab];
+      const lab = labNamed(deps.config, input.lab);
       if (!lab)
         throw ApplicationFailure.nonRetryable(
           `lab "${input.lab}" is no longer in the configuration`,
@@ -113,6 +129,7 @@ export function createStackActivities(deps: ActivityDeps) {
           deadline: input.deadline,
           signal: ctx.cancellationSignal,
           ...poll(),
+          onPoll: () => ctx.heartbeat(),
           onProgress: async (progress) => {
             ctx.heartbeat(progress);
             await deps.store.labs.setProgress(
@@ -137,22 +154,31 @@ export function createStackActivities(deps: ActivityDeps) {
 
     /**
      * Reads the stack's outputs: secret ones are sealed and stored in Mongo here, and only the
-     * non-secret ones return to the workflow (so secrets never enter its history).
+     * non-secret ones return to the workflow (so secrets never enter its history). The secret
+     * names come from the workflow's last known policy, else the configuration; for a lab known
+     * to neither, every output is secret. Null when Heat no longer has the stack.
      */
     async readOutputs(
-      input: StackTarget & { lab: string; generation: number },
-    ): Promise<Record<string, unknown>> {
-      const lab = deps.config.labs[input.lab];
-      const secretNames = new Set(lab?.secretOutputs ?? []);
-      const outputs = await deps.heat(input.provider).getOutputs(input.stack);
+      input: StackTarget & { lab: string; generation: number; secretOutputs?: string[] },
+    ): Promise<Record<string, unknown> | null> {
+      const lab = labNamed(deps.config, input.lab);
+      const names = input.secretOutputs ?? lab?.secretOutputs;
+      const isSecret = (key: string) => (names ? names.includes(key) : true);
+      let outputs: Record<string, unknown>;
+      try {
+        outputs = await deps.heat(input.provider).getOutputs(input.stack);
+      } catch (err) {
+        if (isHeatKind(err, 'notFound')) return null;
+        throw asActivityFailure(err);
+      }
       const publicOutputs: Record<string, unknown> = {};
       const sealed: Record<string, ReturnType<ActivityDeps['secretBox']['seal']>> = {};
       for (const [key, value] of Object.entries(outputs)) {
-        if (secretNames.has(key)) {
+        if (isSecret(key)) {
           if (value !== null && value !== undefined) {
             sealed[key] = deps.secretBox.seal(
               typeof value === 'string' ? value : JSON.stringify(value),
-              input.labId,
+              { labId: input.labId, generation: input.generation, name: key },
             );
           }
         } else {
@@ -174,20 +200,27 @@ export function createStackActivities(deps: ActivityDeps) {
         .heat(input.provider)
         .findStack(input.stack.id)
         .catch((err) => Promise.reject(asActivityFailure(err)));
-      return isGone(stack) ? null : stackInfo(stack!);
+      return isGone(stack) ? null : stackInfo(stack);
     },
 
     /**
      * Suspends the stack and waits for SUSPEND_COMPLETE. A stack mid-action is left to settle
      * first (Heat answers a suspend during CREATE_IN_PROGRESS with a stuck SUSPEND_FAILED);
-     * SUSPEND_FAILED throws, and Temporal's retry policy asks Heat again after a backoff.
+     * SUSPEND_FAILED throws, and Temporal's retry policy asks Heat again after a backoff. Null
+     * when Heat says the stack is gone (404 or DELETE_*): there is nothing left to suspend.
      */
-    async suspendStack(input: StackTarget & { deadline: number }): Promise<StackInfo> {
+    async suspendStack(input: StackTarget & { deadline: number }): Promise<StackInfo | null> {
       const heat = deps.heat(input.provider);
+      const existing = await heat
+        .findStack(keyOf(input.stack))
+        .catch((err) => Promise.reject(asActivityFailure(err)));
+      if (isGone(existing)) return null;
       const settled = await settle(input.provider, input.stack, input.deadline);
+      if (isGone(settled)) return null;
       if (settled.status === 'SUSPEND_COMPLETE') return stackInfo(settled);
       await heat.suspendStack(input.stack).catch((err) => Promise.reject(asActivityFailure(err)));
       const done = await settle(input.provider, input.stack, input.deadline);
+      if (isGone(done)) return null;
       if (done.status !== 'SUSPEND_COMPLETE') {
         throw ApplicationFailure.retryable(
           `suspend of ${done.name} ended ${done.status}: ${done.statusReason}`,
@@ -198,19 +231,23 @@ export function createStackActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Resumes the stack and waits for RESUME_COMPLETE; returns null when the stack is gone or
-     * cannot be resumed (the workflow then recreates it).
+     * Resumes the stack and waits for RESUME_COMPLETE; returns null only when Heat says the
+     * stack is gone (404, DELETE_*) or in a state no action can leave (the workflow then
+     * recreates it). Every other failure throws: the stack, and the learner's work, are kept.
      */
     async resumeStack(input: StackTarget & { deadline: number }): Promise<StackInfo | null> {
       const heat = deps.heat(input.provider);
-      const existing = await heat.findStack(input.stack.id);
+      const existing = await heat
+        .findStack(keyOf(input.stack))
+        .catch((err) => Promise.reject(asActivityFailure(err)));
       if (isGone(existing)) return null;
       const settled = await settle(input.provider, input.stack, input.deadline);
-      if (isGone(settled) || settled.status === 'CREATE_FAILED') return null;
+      if (isGone(settled) || UNLEAVABLE.includes(settled.status)) return null;
       if (!['SUSPEND_COMPLETE', 'SUSPEND_FAILED', 'RESUME_FAILED'].includes(settled.status))
         return stackInfo(settled);
       await heat.resumeStack(input.stack).catch((err) => Promise.reject(asActivityFailure(err)));
       const done = await settle(input.provider, input.stack, input.deadline);
+      if (isGone(done)) return null;
       if (done.status !== 'RESUME_COMPLETE') {
         throw ApplicationFailure.retryable(
           `resume of ${done.name} ended ${done.status}: ${done.statusReason}`,
@@ -220,19 +257,24 @@ export function createStackActivities(deps: ActivityDeps) {
       return stackInfo(done);
     },
 
-    /** Deletes the stack and waits until Heat reports it gone (404 counts as done). */
+    /**
+     * Deletes the stack and waits until Heat reports it gone (404 counts as done). A stack whose
+     * create was never confirmed has no id: it is found by its deterministic name. A delete
+     * already under way is waited for; a DELETE_FAILED one is asked again (Heat allows it).
+     */
     async deleteStack(input: StackTarget & { deadline: number }): Promise<void> {
       const heat = deps.heat(input.provider);
       const ctx = Context.current();
-      const existing = await heat.findStack(input.stack.id);
+      const existing = await heat.findStack(keyOf(input.stack));
       if (existing === null || existing.status === 'DELETE_COMPLETE') return;
-      await heat.deleteStack(input.stack);
+      const ref: StackRef = { id: existing.id, name: existing.name };
+      if (existing.status !== 'DELETE_IN_PROGRESS') await heat.deleteStack(ref);
       await heat
-        .waitForStackStatus(input.stack, ['DELETE_COMPLETE'], {
+        .waitForStackStatus(ref, ['DELETE_COMPLETE'], {
           deadline: input.deadline,
           signal: ctx.cancellationSignal,
           ...poll(),
-          onProgress: () => ctx.heartbeat(),
+          onPoll: () => ctx.heartbeat(),
         })
         .catch((err: unknown) => {
           if (isHeatKind(err, 'notFound')) return;

@@ -2,7 +2,6 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { Server } from 'node:http';
 import { createActivities } from '../activities';
-import { capacityFreedSignal } from '../workflows/messages';
 import { createApp, type ApiOptions } from './api/app';
 import { TEMPLATES_DIR, type Config, type Environment } from './config';
 import type { Logger } from './log';
@@ -10,7 +9,9 @@ import { createHeatClient, type HeatClient } from './openstack';
 import { SecretBox } from './secrets/envelope';
 import { DEFAULT_CLIENT_WATCH, openStore, type Store } from './store';
 import { connectTemporal } from './temporal/connection';
+import { ensureMaintenanceWorkflow } from './temporal/maintenance';
 import { ensurePoolWorkflows, poolWaker } from './temporal/pools';
+import { queuedLabWaker } from './temporal/queue-waker';
 import { createLabWorker } from './temporal/worker';
 
 export interface Endpoints {
@@ -83,11 +84,7 @@ export async function startRuntime(options: {
       secretBox: new SecretBox(env.secretsKeys),
       logger: logger.child({ role: 'activities' }),
       templatesDir: TEMPLATES_DIR,
-      wakeQueuedLab: async (labId, provider) => {
-        await client.workflow
-          .getHandle(labId)
-          .signal(capacityFreedSignal, { version: 1, provider });
-      },
+      wakeQueuedLab: queuedLabWaker(client),
       wakePool: poolWaker(client, endpoints.taskQueue),
     });
     const workerConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
@@ -102,6 +99,7 @@ export async function startRuntime(options: {
     const run = worker.run();
     running = run;
     await ensurePoolWorkflows(client, endpoints.taskQueue, config);
+    await ensureMaintenanceWorkflow(client, endpoints.taskQueue);
     workerHandle = { state: () => worker.getState(), done: running };
     closers.unshift(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();

@@ -29,6 +29,17 @@ export const heatActivities = proxyActivities<Activities>({
   retry: heatRetry(6),
 });
 
+/**
+ * Stack actions the lab workflow itself retries for as long as Heat is down (suspend, resume,
+ * delete, reading outputs): a few quick attempts, then the failure reaches the workflow, which
+ * shows it in the lab's statusReason and tries again with a capped backoff (lab.ts `persist`).
+ */
+export const heatActionActivities = proxyActivities<Activities>({
+  startToCloseTimeout: '15m',
+  heartbeatTimeout: '2m',
+  retry: heatRetry(3),
+});
+
 /** Long waits on Heat: the activity heartbeats, so a worker that dies mid-wait is replaced within a minute. */
 export const waitActivities = proxyActivities<Activities>({
   startToCloseTimeout: '24h',

@@ -28,6 +28,7 @@ export function describeLab(lab: LabSnapshot, reason: string, waitingFor: string
       `provider: ${lab.provider}${lab.stack ? `, stack ${lab.stack.name} (${lab.stack.status})` : ''}`,
     );
   if (reason) lines.push(`why: ${reason}`);
+  if (lab.statusReason) lines.push(`status: ${lab.statusReason}`);
   if (lab.error) lines.push(`error: ${lab.error.code}: ${lab.error.message}`);
   if (waitingFor) lines.push(`waiting for: ${waitingFor}`);
   if (lab.state === 'failed')

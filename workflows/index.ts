@@ -1,2 +1,3 @@
 export { labWorkflow } from './lab';
 export { poolWorkflow } from './pool';
+export { maintenanceWorkflow } from './maintenance';

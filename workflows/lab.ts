@@ -14,12 +14,14 @@ import {
   patched,
   setCurrentDetails,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ActivityFailure } from '@temporalio/workflow';
 import { describeLab } from './details';
 import {
+  heatActionActivities,
   heatActivities,
   legacyLocalActivities,
   storeActivities,
@@ -66,6 +68,22 @@ const POLICY_READ_ACTIVITY = 'policy-read-activity';
 const POOL_CLAIM = 'pool-claim';
 /** A lab's history is continued-as-new at the latest here (Temporal also suggests it earlier). */
 const DEFAULT_HISTORY_LIMIT = 2_000;
+/**
+ * Patch: stack actions outlast Heat outages. A resume or suspend that fails is retried (the
+ * stack is never deleted for it), deletes retry until done, outputs are read until read, a
+ * create never confirmed is looked up by name and deleted, a delete accepted before the create
+ * creates nothing, and a queued lab continues as new.
+ */
+const SURVIVE_OUTAGES = 'survive-heat-outages';
+/** The first pause between the lab's own retries of a stack action; it doubles up to the next. */
+const RETRY_FIRST_MS = 5_000;
+const RETRY_MAX_MS = 5 * 60_000;
+/** After Heat refused a suspend outright (SUSPEND_FAILED), an idle lab tries again this much later. */
+const SUSPEND_REFUSED_BACKOFF_MS = 15 * 60_000;
+/** How often a running lab whose policy is unknown (removed from the configuration) looks again. */
+const UNKNOWN_POLICY_RECHECK_MS = 5 * 60_000;
+/** Lab error codes of Heat answers that refuse an action, as opposed to Heat being unreachable. */
+const REFUSAL_CODES = ['suspend_failed', 'resume_failed', 'create_failed', 'quota', 'bad_template'];
 
 export async function labWorkflow(
   input: LabWorkflowInput & { historyLimit?: number },
@@ -78,8 +96,16 @@ class LabRun {
   private intents: LabIntent[];
   private lastActivityAt: number;
   private seq: number;
-  private policy: LabPolicy | null = null;
+  private policy: LabPolicy | null;
   private capacityFreed = false;
+  /** Before this (epoch ms) an idle lab does not try to suspend again: Heat refused the last one. */
+  private suspendRetryAt: number;
+  /**
+   * Stacks whose create Heat may have taken without confirming it (the create ran out of
+   * retries): deleted by name in the background until Heat confirms, so none runs forever.
+   */
+  private unconfirmed: Array<{ provider: string; stackName: string }>;
+  private sweeping = false;
   /** When the current suspend began (workflow time), to tell a returning learner from a late heartbeat. */
   private suspendingSince: number | undefined;
   private readonly historyLimit: number;
@@ -104,6 +130,9 @@ class LabRun {
       suspendedAt: null,
     };
     this.intents = carried?.intents ?? [];
+    this.policy = carried?.policy ?? null;
+    this.suspendRetryAt = carried?.suspendRetryAt ?? 0;
+    this.unconfirmed = carried?.unconfirmed ?? [];
     this.lastActivityAt = carried?.lastActivityAt ?? now;
     // Projection writes are ordered by seq; a new life of a deleted lab (a new run) must write
     // over the old life's document, so a fresh run starts from its start time in ms, which is
@@ -190,7 +219,12 @@ class LabRun {
     this.intents = this.intents.filter((i) => !unwanted.includes(i));
   }
 
+  private hasIntent(...wanted: LabIntent[]): boolean {
+    return this.intents.some((i) => wanted.includes(i));
+  }
+
   async run(): Promise<void> {
+    this.sweepUnconfirmed();
     if (!this.input.carried) await this.transition('queued', {}, 'launch requested');
     for (;;) {
       switch (this.snapshot.state) {
@@ -252,12 +286,19 @@ class LabRun {
       await this.continueAsNewIfLong();
 
       const { policy, lastActivityAt } = await this.refreshPolicy();
+      if (!policy) {
+        await this.waitForPolicy();
+        continue;
+      }
       this.lastActivityAt = Math.max(
         this.lastActivityAt,
         lastActivityAt ?? 0,
         this.snapshot.readyAt ?? 0,
       );
-      const idleAt = this.lastActivityAt + policy.idleTimeout + policy.idleSlack;
+      const idleAt = Math.max(
+        this.lastActivityAt + policy.idleTimeout + policy.idleSlack,
+        this.suspendRetryAt,
+      );
       const endOfLife = this.endOfLife(policy);
       if (Date.now() >= endOfLife) return this.transition('deleting', {}, 'maxLifetime reached');
       if (Date.now() >= idleAt)
@@ -284,6 +325,10 @@ class LabRun {
       await this.continueAsNewIfLong();
 
       const { policy } = await this.refreshPolicy();
+      if (!policy) {
+        await this.waitForPolicy();
+        continue;
+      }
       const retention = (this.snapshot.suspendedAt ?? Date.now()) + policy.deleteAfter;
       const deleteAt = Math.min(retention, this.endOfLife(policy));
       if (Date.now() >= deleteAt) {
@@ -325,6 +370,13 @@ class LabRun {
    */
   private async build(building: 'launching' | 'resetting' | 'resuming'): Promise<void> {
     const { policy } = await this.refreshPolicy();
+    if (!policy) {
+      const error = {
+        code: 'unknown_lab',
+        message: `lab "${this.snapshot.lab}" is not in the worker's configuration`,
+      };
+      return this.transition('failed', { error, provider: null, stack: null }, error.message);
+    }
     let candidates = policy.providers;
     let lastError: LabError = {
       code: 'no_provider',
@@ -339,6 +391,16 @@ class LabRun {
       if (provider === 'deleted') return;
       if (provider === null) break;
       firstAttempt = false;
+      if (this.hasIntent('delete') && patched(SURVIVE_OUTAGES)) {
+        // A delete accepted while queued (or before the create): no stack is made for it. The
+        // delete releases the capacity just reserved.
+        this.takeIntent('delete');
+        return this.transition(
+          'deleting',
+          { provider, stack: null },
+          'delete requested before the stack was created',
+        );
+      }
       const generation = this.snapshot.generation + 1;
       const stackName = stackNameFor(this.snapshot.lab, this.snapshot.labId, generation);
       await this.transition(
@@ -367,10 +429,22 @@ class LabRun {
         );
         if (complete === 'deleted')
           return this.transition('deleting', {}, 'delete requested while building');
-        return this.readyOn(provider, complete, generation, `${stackName} is CREATE_COMPLETE`);
+        if (await this.readyOn(provider, complete, generation, `${stackName} is CREATE_COMPLETE`))
+          return;
+        throw ApplicationFailure.nonRetryable(
+          `${stackName} was gone before its outputs were read`,
+          'StackGone',
+        );
       } catch (err) {
         if (isCancellation(err)) throw err;
         lastError = labErrorOf(err);
+        if (!this.snapshot.stack && patched(SURVIVE_OUTAGES)) {
+          // The create may have reached Heat with its answer lost: the stack is looked up by its
+          // deterministic name and deleted in the background, so a failover is not held up by
+          // a provider that is down.
+          this.unconfirmed.push({ provider, stackName });
+          this.sweepUnconfirmed();
+        }
         await this.record(`${lastError.code} on ${provider}: ${lastError.message}`);
         await this.cleanUpStack(`${lastError.code}: ${lastError.message}`);
         candidates = candidates.slice(candidates.indexOf(provider) + 1);
@@ -419,17 +493,18 @@ class LabRun {
       if (isCancellation(err)) throw err;
       await this.record(`resume of the pool stack failed (${labErrorOf(err).message})`);
     }
-    if (!resumed) {
-      await this.cleanUpStack('the claimed pool stack could not be resumed');
-      return false;
-    }
-    await this.readyOn(
-      claim.provider,
-      resumed,
-      generation,
-      `${claim.stackName} from the warm pool is ${resumed.status}`,
-    );
-    return true;
+    if (
+      resumed &&
+      (await this.readyOn(
+        claim.provider,
+        resumed,
+        generation,
+        `${claim.stackName} from the warm pool is ${resumed.status}`,
+      ))
+    )
+      return true;
+    await this.cleanUpStack('the claimed pool stack could not be resumed');
+    return false;
   }
 
   /** Returns the provider reserved, null when none of the remaining ones has room, or 'deleted'. */
@@ -464,6 +539,9 @@ class LabRun {
         await this.transition('deleting', {}, 'delete requested while queued');
         return 'deleted';
       }
+      // A lab can wait in the queue for hours: its history is bounded like any waiting state's
+      // (nothing is built yet, so the new run starts this build over).
+      if (patched(SURVIVE_OUTAGES)) await this.continueAsNewIfLong();
     }
   }
 
@@ -492,67 +570,152 @@ class LabRun {
         'no stack',
       );
     this.describe(`Heat to suspend ${stack.name}`);
-    try {
-      const suspended = await heatActivities.suspendStack({
+    const suspendIt = (proxy = heatActionActivities) =>
+      proxy.suspendStack({
         labId: this.snapshot.labId,
         provider,
         stack,
         deadline: Date.now() + ACTION_TIMEOUT_MS,
       });
-      await this.transition(
+    if (!patched(SURVIVE_OUTAGES)) {
+      try {
+        const suspended = await suspendIt(heatActivities);
+        await this.transition(
+          'suspended',
+          { stack: suspended, suspendedAt: Date.now() },
+          `${stack.name} is SUSPEND_COMPLETE`,
+        );
+      } catch (err) {
+        await this.fail({ code: 'suspend_failed', message: labErrorOf(err).message });
+      }
+      return;
+    }
+    const outcome = await this.persist(`suspend of ${stack.name}`, () => suspendIt(), {
+      // A learner back, a reset or a delete come before a suspend that Heat holds up.
+      until: () => this.hasIntent('delete', 'reset', 'resume', 'launch', 'retry'),
+      isFinal: (error) => error.code === 'suspend_failed',
+    });
+    if (outcome.done && outcome.value)
+      return this.transition(
         'suspended',
-        { stack: suspended, suspendedAt: Date.now() },
+        { stack: outcome.value, suspendedAt: Date.now() },
         `${stack.name} is SUSPEND_COMPLETE`,
       );
-    } catch (err) {
-      await this.fail({ code: 'suspend_failed', message: labErrorOf(err).message });
+    if (outcome.done) {
+      // Heat has no stack any more: nothing to suspend and nothing to keep; the learner's
+      // return builds a new one.
+      await this.cleanUpStack('stack gone at suspend');
+      return this.transition(
+        'suspended',
+        { suspendedAt: Date.now() },
+        `${stack.name} was gone when the lab was to be suspended`,
+      );
     }
+    if (outcome.error) {
+      // Heat refused the suspend itself: the lab stays up (running costs money, deleting costs
+      // the learner's work) and the next idle check tries again later.
+      this.suspendRetryAt = Date.now() + SUSPEND_REFUSED_BACKOFF_MS;
+      return this.transition(
+        'ready',
+        {
+          statusReason: `suspend refused by Heat (${outcome.error.message}); trying again after ${iso(this.suspendRetryAt)}`,
+        },
+        `suspend of ${stack.name} refused by Heat; the lab stays up`,
+      );
+    }
+    const next = this.takeIntent('delete', 'reset', 'resume', 'launch', 'retry');
+    if (next === 'delete')
+      return this.transition('deleting', {}, 'delete requested while the suspend waited for Heat');
+    if (next === 'reset')
+      return this.transition('resetting', {}, 'reset requested while the suspend waited for Heat');
+    // The stack may be running, suspending or suspended: a resume looks at it first.
+    return this.transition('resuming', {}, 'learner is back while the suspend waited for Heat');
   }
 
-  /** Checks the stack's real state in Heat first; resumes it, or recreates it when it is gone or broken. */
+  /**
+   * Checks the stack's real state in Heat first and resumes it. It is recreated only when Heat
+   * says it is gone or in a state no action can leave; while Heat fails, the lab stays
+   * `resuming` (with a statusReason) and the resume is tried again, the stack kept.
+   */
   private async resume(): Promise<void> {
     const { provider, stack } = this.snapshot;
     if (!provider || !stack) return this.build('resuming');
     this.describe(`Heat to resume ${stack.name}`);
-    let resumed: StackInfo | null = null;
-    try {
-      resumed = await heatActivities.resumeStack({
+    const resumeIt = (proxy = heatActionActivities) =>
+      proxy.resumeStack({
         labId: this.snapshot.labId,
         provider,
         stack,
         deadline: Date.now() + ACTION_TIMEOUT_MS,
       });
-    } catch (err) {
-      await this.record(`resume failed (${labErrorOf(err).message}); recreating the stack`);
+    let resumed: StackInfo | null = null;
+    if (patched(SURVIVE_OUTAGES)) {
+      const outcome = await this.persist(`resume of ${stack.name}`, () => resumeIt(), {
+        until: () => this.hasIntent('delete', 'reset'),
+      });
+      if (!outcome.done) {
+        const next = this.takeIntent('delete', 'reset');
+        return this.transition(
+          next === 'reset' ? 'resetting' : 'deleting',
+          {},
+          `${next ?? 'delete'} requested while the resume waited for Heat`,
+        );
+      }
+      resumed = outcome.value;
+      if (!resumed) await this.record(`Heat says ${stack.name} is gone or cannot be resumed`);
+    } else {
+      try {
+        resumed = await resumeIt(heatActivities);
+      } catch (err) {
+        await this.record(`resume failed (${labErrorOf(err).message}); recreating the stack`);
+      }
     }
-    if (resumed)
-      return this.readyOn(
+    if (
+      resumed &&
+      (await this.readyOn(
         provider,
         resumed,
         this.snapshot.generation,
         `${stack.name} is ${resumed.status}`,
-      );
+      ))
+    )
+      return;
     await this.cleanUpStack('stack gone or broken at resume');
     await this.build('resuming');
   }
 
-  /** Reads the stack's outputs (the activity seals the secret ones) and makes the lab ready on it. */
+  /**
+   * Reads the stack's outputs (the activity seals the secret ones) and makes the lab ready on
+   * it. False when Heat no longer has the stack.
+   */
   private async readyOn(
     provider: string,
     stack: StackInfo,
     generation: number,
     reason: string,
-  ): Promise<void> {
-    const outputs = await heatActivities.readOutputs({
+  ): Promise<boolean> {
+    const input = {
       labId: this.snapshot.labId,
       lab: this.snapshot.lab,
       provider,
       stack,
       generation,
-    });
+      ...(this.policy?.secretOutputs ? { secretOutputs: this.policy.secretOutputs } : {}),
+    };
+    let outputs: Record<string, unknown> | null;
+    if (patched(SURVIVE_OUTAGES)) {
+      const outcome = await this.persist(`reading the outputs of ${stack.name}`, () =>
+        heatActionActivities.readOutputs(input),
+      );
+      outputs = outcome.done ? outcome.value : null;
+    } else {
+      outputs = await heatActivities.readOutputs(input);
+    }
+    if (!outputs) return false;
     const now = Date.now();
     this.lastActivityAt = Math.max(this.lastActivityAt, now);
     await this.transition('ready', { stack, outputs, readyAt: now, suspendedAt: null }, reason);
+    return true;
   }
 
   private async reset(): Promise<void> {
@@ -564,6 +727,11 @@ class LabRun {
     await this.cleanUpStack('delete');
     await storeActivities.leaveQueue({ labId: this.snapshot.labId });
     await storeActivities.dropSecrets({ labId: this.snapshot.labId });
+    // The lab ends only when no stack of it is left anywhere, unconfirmed creates included.
+    if (this.unconfirmed.length > 0) {
+      this.describe('Heat to confirm that stacks whose create was never confirmed are gone');
+      await condition(() => this.unconfirmed.length === 0);
+    }
     this.dropIntents('delete', 'suspend', 'reset', 'resume', 'retry');
     await this.transition(
       'deleted',
@@ -577,17 +745,26 @@ class LabRun {
     await this.transition('failed', { error, provider: null, stack: null }, error.message);
   }
 
-  /** Deletes the lab's stack (no orphan is ever left behind) and releases its capacity. */
+  /**
+   * Deletes the lab's stack (no orphan is ever left behind) and releases its capacity. The
+   * delete is retried until Heat confirms it (a DELETE_FAILED stack is asked again), so the
+   * capacity is never released for a stack that still runs.
+   */
   private async cleanUpStack(why: string): Promise<void> {
     const { provider, stack } = this.snapshot;
     if (provider && stack) {
       this.describe(`Heat to delete ${stack.name} (${why})`);
-      await heatActivities.deleteStack({
+      const input = {
         labId: this.snapshot.labId,
         provider,
         stack,
         deadline: Date.now() + DELETE_TIMEOUT_MS,
-      });
+      };
+      if (patched(SURVIVE_OUTAGES))
+        await this.persist(`delete of ${stack.name}`, () =>
+          heatActionActivities.deleteStack(input),
+        );
+      else await heatActivities.deleteStack(input);
     }
     const holder = this.snapshot.capacityHolder;
     if (provider)
@@ -599,21 +776,108 @@ class LabRun {
     this.snapshot = { ...this.snapshot, stack: null, provider: null, capacityHolder: null };
   }
 
+  /**
+   * Runs a stack action until Heat has done it. A failure (Heat down, a timeout, a 401 after a
+   * password rotation, an action Heat refused) never deletes the stack: the lab's statusReason
+   * says what is wrong since when (API, labctl, Temporal UI), and the action is tried again
+   * after a pause that doubles up to RETRY_MAX_MS, for as long as it takes. `until` ends the
+   * wait between attempts (something the learner or staff asked for comes first); `isFinal`
+   * ends it on an answer no retry fixes. The audit trail gets one line per kind of failure,
+   * not one per attempt.
+   */
+  private async persist<T>(
+    what: string,
+    action: () => Promise<T>,
+    options: { until?: () => boolean; isFinal?: (error: LabError) => boolean } = {},
+  ): Promise<{ done: true; value: T } | { done: false; error?: LabError }> {
+    let failingSince: number | null = null;
+    let recorded = '';
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const value = await action();
+        if (failingSince !== null) {
+          this.snapshot.statusReason = null;
+          await this.record(`${what} went through after ${fmt(Date.now() - failingSince)}`);
+        }
+        return { done: true, value };
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const error = labErrorOf(err);
+        if (options.isFinal?.(error)) {
+          this.snapshot.statusReason = null;
+          return { done: false, error };
+        }
+        failingSince ??= Date.now();
+        const since = clock(failingSince);
+        this.snapshot.statusReason = REFUSAL_CODES.includes(error.code)
+          ? `${what}: refused by Heat since ${since} (${error.message}), retrying`
+          : `${what}: Heat unavailable since ${since}, retrying`;
+        const pause = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(attempt - 1, 16));
+        if (this.snapshot.statusReason !== recorded) {
+          recorded = this.snapshot.statusReason;
+          await this.record(`${recorded} (${error.code}: ${error.message})`);
+        }
+        this.describe(`attempt ${attempt + 1} at ${iso(Date.now() + pause)} (${error.message})`);
+        const interrupted = await condition(() => options.until?.() ?? false, pause);
+        if (interrupted) {
+          this.snapshot.statusReason = null;
+          return { done: false };
+        }
+      }
+    }
+  }
+
+  /** Deletes, in the background, stacks whose create was never confirmed, until Heat confirms. */
+  private sweepUnconfirmed(): void {
+    if (this.sweeping || this.unconfirmed.length === 0) return;
+    this.sweeping = true;
+    void (async () => {
+      let failures = 0;
+      while (this.unconfirmed.length > 0) {
+        const { provider, stackName } = this.unconfirmed[0]!;
+        try {
+          await heatActivities.deleteStack({
+            labId: this.snapshot.labId,
+            provider,
+            stack: { id: '', name: stackName },
+            deadline: Date.now() + DELETE_TIMEOUT_MS,
+          });
+          this.unconfirmed = this.unconfirmed.slice(1);
+          failures = 0;
+          await this.record(`${stackName} on ${provider}, created unconfirmed, is gone`);
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          failures += 1;
+          await sleep(Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16)));
+        }
+      }
+      this.sweeping = false;
+    })();
+  }
+
+  /** A running lab whose policy is unknown (not configured, none carried) waits for it or for staff. */
+  private async waitForPolicy(): Promise<void> {
+    this.describe(
+      `lab "${this.snapshot.lab}" to be back in the configuration, a delete, a reset or a suspend`,
+    );
+    await condition(() => this.intents.length > 0, UNKNOWN_POLICY_RECHECK_MS);
+  }
+
   // ---- bookkeeping ----------------------------------------------------------------------
 
-  private async refreshPolicy(): Promise<{ policy: LabPolicy; lastActivityAt: number | null }> {
+  /**
+   * The lab's current policy. A lab removed from the configuration keeps its last known one
+   * (carried over continue-as-new); null only for a lab the workflow never had a policy for.
+   */
+  private async refreshPolicy(): Promise<{
+    policy: LabPolicy | null;
+    lastActivityAt: number | null;
+  }> {
     const input = { labId: this.snapshot.labId, lab: this.snapshot.lab };
     const current = patched(POLICY_READ_ACTIVITY)
       ? await storeActivities.currentPolicy(input)
       : await legacyLocalActivities.currentPolicy(input);
-    // A lab removed from the configuration keeps its last known policy rather than dying.
     if (current.policy) this.policy = current.policy;
-    if (!this.policy) {
-      throw ApplicationFailure.nonRetryable(
-        `lab "${this.snapshot.lab}" is not in the worker's configuration`,
-        'UnknownLab',
-      );
-    }
     return { policy: this.policy, lastActivityAt: current.lastActivityAt };
   }
 
@@ -636,7 +900,8 @@ class LabRun {
     const from = this.snapshot.state;
     if (state === 'suspending') this.suspendingSince = Date.now();
     const first = !this.input.carried && this.seq === this.initialSeq;
-    this.snapshot = { ...this.snapshot, ...patch, state };
+    // A state change ends whatever statusReason said, unless the change says something new.
+    this.snapshot = { ...this.snapshot, statusReason: null, ...patch, state };
     this.seq += 1;
     upsertSearchAttributes([
       { key: LabStateKey, value: state },
@@ -679,6 +944,9 @@ class LabRun {
         intents: this.intents,
         lastActivityAt: this.lastActivityAt,
         seq: this.seq,
+        policy: this.policy,
+        suspendRetryAt: this.suspendRetryAt,
+        unconfirmed: this.unconfirmed,
       },
     });
   }
@@ -697,12 +965,18 @@ function labErrorOf(err: unknown): LabError {
         UnknownLab: 'unknown_lab',
         SuspendFailed: 'suspend_failed',
         ResumeFailed: 'resume_failed',
+        StackGone: 'stack_gone',
+        HeatUnavailableError: 'heat_unavailable',
+        HeatTimeoutError: 'heat_timeout',
+        HeatUnauthorizedError: 'heat_unauthorized',
       } as Record<string, string>
     )[failure.type ?? ''] ?? 'heat_error';
   return { code, message: failure.message ?? String(err) };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+/** A time of day, for "Heat unavailable since 12:03:10 UTC". */
+const clock = (ms: number) => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
 const fmt = (ms: number) =>
   ms % 86_400_000 === 0
     ? `${ms / 86_400_000}d`

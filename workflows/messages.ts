@@ -3,6 +3,7 @@
  * module, never lab.ts). Payloads carry a version so running labs keep understanding old callers.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { LabPolicy } from './policy';
 import type { LabSnapshot } from './state';
 
 export const LAB_WORKFLOW_TYPE = 'labWorkflow';
@@ -53,6 +54,15 @@ export interface CarriedState {
   intents: LabIntent[];
   lastActivityAt: number;
   seq: number;
+  /**
+   * The last policy the lab ran on (absent in runs from before it was carried): a lab removed
+   * from the configuration goes on with it, secret output names included.
+   */
+  policy?: LabPolicy | null;
+  /** Epoch ms before which an idle lab does not try a suspend again (Heat refused the last one). */
+  suspendRetryAt?: number;
+  /** Stacks whose create was never confirmed, still to be deleted by name. */
+  unconfirmed?: Array<{ provider: string; stackName: string }>;
 }
 
 export type LabIntent = 'launch' | 'suspend' | 'reset' | 'delete' | 'retry' | 'resume';

@@ -23,6 +23,11 @@ export interface LabPolicy {
   refreshEvery: number;
   /** The lab has a warm pool: a launch first tries to claim one of its stacks. Absent in old histories. */
   pooled?: boolean;
+  /**
+   * Outputs sealed and kept out of history. Absent in old histories: the activity then asks the
+   * configuration, and treats every output as secret for a lab no longer in it.
+   */
+  secretOutputs?: string[];
 }
 
 /** Heat stack names: deterministic per lab and generation, valid for Heat (^[a-zA-Z][a-zA-Z0-9_.-]*$, <= 255). */

@@ -10,6 +10,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -32,6 +33,11 @@ const ACTION_TIMEOUT_MS = 10 * 60_000;
 /** After a build could not get capacity or failed, wait this long before building again. */
 const BUILD_BACKOFF_MS = 30_000;
 const DEFAULT_HISTORY_LIMIT = 2_000;
+/**
+ * Patch: a create that ran out of retries may still have made its stack (Heat took it, the
+ * answer was lost): the stack is looked up by its deterministic name and deleted.
+ */
+const UNCONFIRMED_CREATE = 'pool-unconfirmed-create';
 
 export async function poolWorkflow(
   input: PoolWorkflowInput & { historyLimit?: number },
@@ -246,6 +252,8 @@ class PoolRun {
     } catch (err) {
       if (isCancellation(err)) throw err;
       this.buildAgainAt = Date.now() + BUILD_BACKOFF_MS;
+      if (slot.provider && !slot.stack && patched(UNCONFIRMED_CREATE))
+        slot.stack = { id: '', name: slot.stackName, status: 'UNKNOWN', statusReason: '' };
       await this.discard(slot);
     }
   }

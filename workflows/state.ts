@@ -79,6 +79,11 @@ export interface LabSnapshot {
   lifeStartedAt: number;
   readyAt: number | null;
   suspendedAt: number | null;
+  /**
+   * Why the lab is not moving, while a stack action waits out Heat (e.g. "Heat unavailable since
+   * 12:03:10Z, retrying at ..."); null once the action went through. Absent in older labs.
+   */
+  statusReason?: string | null;
   /** The current stack was claimed from the lab's warm pool (absent in labs from before pools). */
   fromPool?: boolean;
   /**

@@ -7,7 +7,7 @@ import type { ApiContext } from './context';
 import { ApiError } from './errors';
 import { healthRoutes } from './health';
 import { labRoutes } from './labs';
-import { metricsRoutes, requestMetrics } from './metrics';
+import { MetricsFigures, metricsRoutes, requestMetrics } from './metrics';
 import { openApiRoutes } from './openapi';
 import { poolRoutes } from './pools';
 import { providerRoutes } from './providers';
@@ -70,6 +70,10 @@ export function createApp(ctx: ApiContext, options: ApiOptions = {}): LabsApi {
     }
   });
 
+  // Started with the app and stopped by close(): /metrics answers from these, never from Mongo.
+  const figures = new MetricsFigures(services, ctx.config.api.metricsRefresh);
+  figures.start();
+
   const routes: AnyRoute[] = [
     ...healthRoutes(services),
     ...metricsRoutes(services),
@@ -91,7 +95,7 @@ export function createApp(ctx: ApiContext, options: ApiOptions = {}): LabsApi {
     endLongPolls: () => services.watcher.close(),
     async close() {
       services.watcher.close();
-      await services.heartbeats.close();
+      await Promise.all([services.heartbeats.close(), figures.stop()]);
     },
   };
 }

@@ -28,8 +28,14 @@ export class Dependencies {
     private readonly temporalClient?: Client,
   ) {}
 
-  mongo<T>(operation: string, work: () => Promise<T>): Promise<T> {
-    return this.call('mongodb', operation, this.deadlines.mongoMs, work);
+  /**
+   * `work` gets the deadline as MongoDB's `maxTimeMS` option, for queries it makes on a
+   * collection itself: the server then stops the query when the API stops waiting for it,
+   * rather than run on (FerretDB stops find and aggregate, MongoDB every command).
+   */
+  mongo<T>(operation: string, work: (deadline: { maxTimeMS: number }) => Promise<T>): Promise<T> {
+    const ms = this.deadlines.mongoMs;
+    return this.call('mongodb', operation, ms, () => work({ maxTimeMS: ms }));
   }
 
   temporal<T>(

@@ -16,6 +16,7 @@ export const badRequest = (message: string, details?: unknown) =>
   new ApiError(400, 'invalid_input', message, details);
 export const unauthorized = (message = 'a valid bearer token is required') =>
   new ApiError(401, 'unauthorized', message, undefined, { 'WWW-Authenticate': 'Bearer' });
+export const expiredHeartbeatToken = () => unauthorized('the heartbeat token is expired');
 export const forbidden = (message: string) => new ApiError(403, 'forbidden', message);
 export const notFound = (message: string) => new ApiError(404, 'not_found', message);
 export const conflict = (message: string, details?: unknown) =>
@@ -29,10 +30,18 @@ export const unknownLab = (name: string) =>
     field: 'lab',
     in: 'body',
   });
-export const tooManyRequests = (retryAfterSeconds: number) =>
-  new ApiError(429, 'rate_limited', 'too many requests for this token', undefined, {
-    'Retry-After': String(retryAfterSeconds),
-  });
+/** `scope`: whose bucket is empty (the token's ceiling, or one lab's or learner's under it). */
+export const tooManyRequests = (
+  retryAfterSeconds: number,
+  scope: 'token' | 'lab' | 'learner' = 'token',
+) =>
+  new ApiError(
+    429,
+    'rate_limited',
+    `too many requests for this ${scope}`,
+    { scope },
+    { 'Retry-After': String(retryAfterSeconds) },
+  );
 export const unavailable = (message: string) => new ApiError(503, 'unavailable', message);
 
 /** The error statuses every route documents in OpenAPI, with what they mean. */
@@ -45,6 +54,6 @@ export const ERROR_DESCRIPTIONS: Record<number, string> = {
   413: 'request body over 64 KiB',
   415: 'request body not JSON',
   422: 'unknown lab name',
-  429: 'rate limit for this token; see Retry-After',
+  429: 'rate limit for this token, or for this lab or learner under a service token; details.scope says which; see Retry-After',
   503: 'a dependency (Temporal or MongoDB) is down',
 };

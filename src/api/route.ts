@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { authorize, type Access, type Principal } from './auth/principal';
 import { parseInput, readJsonBody } from './input';
+import type { RateSubject } from './rate-limit';
 import type { ApiServices } from './services';
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
@@ -33,6 +34,11 @@ export interface RouteSpec<
   access: Access;
   /** Heartbeats are coalesced instead of limited (DESIGN: never refused for rate). */
   rateLimited?: boolean;
+  /**
+   * The lab and learner a request is about, for their own buckets under a service token. Default:
+   * the lab of the path's `{id}`; routes that name none are held by the token's ceiling only.
+   */
+  rateSubject?: (input: { params: Out<P>; body: Out<B> }) => RateSubject;
   params?: P;
   query?: Q;
   body?: B;
@@ -66,9 +72,14 @@ const NO_BODY = z.strictObject({});
 export const koaPath = (openApiPath: string): string =>
   openApiPath.replace(/\{(\w+)\}/g, (_, name: string) => `:${name}`);
 
+const isLabPath = (params: unknown): params is { id: string } =>
+  typeof (params as { id?: unknown } | undefined)?.id === 'string';
+
 /**
- * Mounts routes with their checks in DESIGN's order: auth (401), rate limit (429), permission
- * (403), input (400/413/415); handlers then check existence (404) and state (409).
+ * Mounts routes with their checks in DESIGN's order: auth (401), the token's rate ceiling (429),
+ * permission (403), input (400/413/415), then under a service token the lab's and learner's
+ * own rates (429: they need the input that names them); handlers then check existence (404)
+ * and state (409).
  */
 export function mountRoutes(router: Router, routes: AnyRoute[], api: ApiServices): void {
   for (const route of routes) {
@@ -76,14 +87,9 @@ export function mountRoutes(router: Router, routes: AnyRoute[], api: ApiServices
       koa.state.route = route.path;
       const principal =
         route.access === 'public' ? null : api.auth.authenticate(koa.get('Authorization'));
-      if (principal && principal.kind !== 'heartbeat' && route.rateLimited !== false) {
-        try {
-          api.limiter.take(principal.key);
-        } catch (err) {
-          api.metrics.rateLimited.inc();
-          throw err;
-        }
-      }
+      const limited = route.rateLimited !== false;
+      if (principal && principal.kind !== 'heartbeat' && limited)
+        api.limiter.takeToken(principal.key);
       if (principal) authorize(route.access, principal, koa.params.id);
       const params = route.params ? parseInput(route.params, koa.params, 'params') : undefined;
       const query = route.query ? parseInput(route.query, koa.query, 'query') : undefined;
@@ -93,6 +99,13 @@ export function mountRoutes(router: Router, routes: AnyRoute[], api: ApiServices
         // No body expected: nothing, or an empty JSON object (what many clients send on a POST).
         const given = await readJsonBody(koa);
         if (given !== undefined) parseInput(NO_BODY, given, 'body');
+      }
+      // A lab's and a learner's buckets are charged once the request has named them validly.
+      if (principal?.kind === 'service' && limited) {
+        const subject =
+          route.rateSubject?.({ params, body }) ??
+          (isLabPath(params) ? { labId: params.id } : undefined);
+        if (subject) api.limiter.takeSubject(principal.key, subject);
       }
       await route.handle(koa, { params, query, body, principal });
     });

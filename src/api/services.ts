@@ -6,11 +6,12 @@ import { DEFAULT_DEADLINES, Dependencies, type Deadlines } from './dependencies'
 import { HeartbeatRelay } from './labs/heartbeats';
 import { LabWatcher } from './labs/watcher';
 import { ApiMetrics } from './metrics/registry';
-import { DEFAULT_RATE_LIMIT, RateLimiter, type RateLimit } from './rate-limit';
+import { RateLimiter, resolveRateLimits, type RateLimit, type RateLimits } from './rate-limit';
 
 /** Tunables of one API process; the defaults are what production runs. */
 export interface ApiOptions {
-  rateLimit?: RateLimit;
+  /** Instead of config.api.rateLimit: one limit for every bucket (tests, benches), or some buckets. */
+  rateLimit?: RateLimit | Partial<RateLimits>;
   deadlines?: Partial<Deadlines>;
   /** How often the shared long-poll poller reads watched labs. */
   longPollIntervalMs?: number;
@@ -48,7 +49,10 @@ export function createServices(ctx: ApiContext, options: ApiOptions = {}): ApiSe
     deps,
     heartbeatTokens,
     auth: new Authenticator(ctx.env, heartbeatTokens),
-    limiter: new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT),
+    limiter: new RateLimiter(
+      resolveRateLimits(ctx.config.api.rateLimit, options.rateLimit),
+      (scope) => metrics.rateLimited.inc({ scope }),
+    ),
     heartbeats: new HeartbeatRelay(
       {
         store: ctx.store,

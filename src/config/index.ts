@@ -2,6 +2,7 @@ export * from './types';
 export { ConfigError, type ConfigProblem } from './errors';
 export { parseDuration, formatDuration, type Milliseconds } from './duration';
 export { loadConfig, parseConfig, TEMPLATES_DIR } from './load';
+export { labNamed } from './lookup';
 export {
   readEnvironment,
   readLabctlEnvironment,

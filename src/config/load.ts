@@ -131,6 +131,7 @@ function resolveConfig(raw: RawConfig, file: string, env: EnvLookup, report: Rep
     emulator: raw.emulator,
     worker: raw.worker,
     policyRefresh: raw.policyRefresh,
+    retention: raw.retention,
     providers: providers.filter((p): p is ProviderConfig => p !== undefined),
     labs,
   };

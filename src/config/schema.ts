@@ -17,6 +17,8 @@ export const duration = z
 
 const positiveDuration = duration.refine((ms) => ms > 0, 'must be longer than zero');
 
+const DAY_MS = 86_400_000;
+
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233');
 
 /** Heat's stack name rule is enforced on lab names too, since they become part of stack names. */
@@ -137,6 +139,33 @@ export const labSchema = z.strictObject({
   pool: poolSchema.optional(),
 });
 
+/** A token bucket: sustained requests a second, and how many may come at once before it applies. */
+const rateLimit = z.strictObject({
+  perSecond: z.number().positive('must be more than 0'),
+  burst: z.number().int().min(1, 'must be 1 or more'),
+});
+
+const DEFAULT_RATE_LIMITS = {
+  perToken: { perSecond: 500, burst: 1000 },
+  perLab: { perSecond: 5, burst: 50 },
+  perLearner: { perSecond: 5, burst: 50 },
+};
+
+/**
+ * Every learner's calls come through the LMS's one service token, so a limit per token alone
+ * lets one learner's page in a loop refuse the whole site: under a service token each lab and
+ * each learner has a bucket of its own, and the token a generous ceiling against a runaway LMS.
+ */
+const rateLimits = z
+  .strictObject({
+    perToken: rateLimit.default(() => ({ ...DEFAULT_RATE_LIMITS.perToken })),
+    perLab: rateLimit.default(() => ({ ...DEFAULT_RATE_LIMITS.perLab })),
+    perLearner: rateLimit.default(() => ({ ...DEFAULT_RATE_LIMITS.perLearner })),
+  })
+  .default(() => structuredClone(DEFAULT_RATE_LIMITS));
+
+const DEFAULT_METRICS_REFRESH = 15_000;
+
 export const configSchema = z.strictObject({
   temporal: z
     .strictObject({
@@ -165,8 +194,18 @@ export const configSchema = z.strictObject({
             ),
         )
         .default([]),
+      rateLimit: rateLimits,
+      /** How often the API re-reads the figures /metrics serves (a scrape never queries MongoDB). */
+      metricsRefresh: positiveDuration.default(DEFAULT_METRICS_REFRESH),
     })
-    .default({ host: '127.0.0.1', port: 8080, heartbeatFlush: 5000, corsOrigins: [] }),
+    .default(() => ({
+      host: '127.0.0.1',
+      port: 8080,
+      heartbeatFlush: 5000,
+      corsOrigins: [],
+      rateLimit: structuredClone(DEFAULT_RATE_LIMITS),
+      metricsRefresh: DEFAULT_METRICS_REFRESH,
+    })),
   emulator: z
     .strictObject({
       host: z.string().min(1).default('127.0.0.1'),
@@ -186,6 +225,22 @@ export const configSchema = z.strictObject({
     .default({ maxCachedWorkflows: 1000 }),
   /** How often a waiting lab re-reads its policy, so an operator's change reaches labs with long timers armed. */
   policyRefresh: positiveDuration.default(6 * 3_600_000),
+  /** How long records are kept; the worker's maintenance workflow sweeps every `sweepEvery`. */
+  retention: z
+    .strictObject({
+      events: positiveDuration.default(400 * DAY_MS),
+      /** A deleted lab answers GET (state `deleted`) this long, then its documents go. */
+      deletedLabs: positiveDuration.default(30 * DAY_MS),
+      /** Pool claims, misses and ended pool stacks. */
+      poolRecords: positiveDuration.default(30 * DAY_MS),
+      sweepEvery: duration.refine((ms) => ms >= 1000, 'must be at least 1s').default(DAY_MS),
+    })
+    .default({
+      events: 400 * DAY_MS,
+      deletedLabs: 30 * DAY_MS,
+      poolRecords: 30 * DAY_MS,
+      sweepEvery: DAY_MS,
+    }),
   providers: z.array(providerSchema).min(1, 'must list at least one provider'),
   labs: z.record(
     z.string().regex(labNamePattern, 'lab names are lowercase letters, digits and "-"'),

@@ -84,6 +84,22 @@ export interface LabConfig {
   pool?: PoolConfig;
 }
 
+/** A token bucket: `perSecond` sustained, `burst` at once. */
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
+
+/** The API's request limits (heartbeats are never limited). */
+export interface RateLimits {
+  /** Ceiling per service or admin token. */
+  perToken: RateLimit;
+  /** Per lab, under a service token (one LMS token serves every learner). */
+  perLab: RateLimit;
+  /** Per learner (course and anonymous id) on launches, under a service token. */
+  perLearner: RateLimit;
+}
+
 export interface Config {
   /** The file this came from, for messages. */
   file: string;
@@ -95,12 +111,22 @@ export interface Config {
     heartbeatFlush: Milliseconds;
     /** Origins allowed to POST heartbeats from a browser (CORS); "*" for any. */
     corsOrigins?: string[];
+    rateLimit: RateLimits;
+    /** How often the figures /metrics serves are re-read from MongoDB. */
+    metricsRefresh: Milliseconds;
   };
   emulator?: { host: string; port: number; createDelay: Milliseconds };
   /** Lab workflows a worker keeps cached in memory (the rest are replayed when they wake). */
   worker: { maxCachedWorkflows: number };
   /** How often a waiting lab re-reads its policy from the configuration. */
   policyRefresh: Milliseconds;
+  /** How long records are kept (see src/store/retention.ts), swept every `sweepEvery`. */
+  retention: {
+    events: Milliseconds;
+    deletedLabs: Milliseconds;
+    poolRecords: Milliseconds;
+    sweepEvery: Milliseconds;
+  };
   providers: ProviderConfig[];
   labs: Record<string, LabConfig>;
 }

@@ -52,7 +52,13 @@ export interface CreateStackInput {
 export interface WaitOptions {
   /** Epoch ms after which the wait fails with a HeatTimeoutError. */
   deadline: number;
+  /** Called when the share of resources done changes. */
   onProgress?: (progress: StackProgress, stack: Stack) => void | Promise<void>;
+  /**
+   * Called on every poll, answered or not: an activity heartbeats here, because a Nova server
+   * can boot for minutes without any resource count changing (onProgress alone timed it out).
+   */
+  onPoll?: () => void;
   signal?: AbortSignal;
   /** First and maximum poll intervals (ms); polls back off between them. */
   minIntervalMs?: number;

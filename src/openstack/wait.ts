@@ -53,6 +53,7 @@ export async function waitForStackStatus(
 
   for (;;) {
     options.signal?.throwIfAborted();
+    options.onPoll?.();
     let stack: Stack | undefined;
     try {
       stack = await client.getStack(ref);

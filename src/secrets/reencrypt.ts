@@ -1,12 +1,16 @@
-import type { SecretsStore } from '../store/secrets';
+import { maxTime } from '../store/deadlines';
+import type { SecretsDocument, SecretsStore } from '../store/secrets';
 import type { Envelope, SecretBox } from './envelope';
 
 export interface ReencryptCounts {
   /** Labs whose secrets were looked at. */
   labs: number;
-  /** Secrets sealed with an older key and now sealed with the current (first) one. */
+  /**
+   * Secrets sealed with an older key, or before secrets were bound to their generation and
+   * output (no `v`), now sealed with the current (first) key in the current format.
+   */
   resealed: number;
-  /** Secrets already under the current key. */
+  /** Secrets already under the current key and format. */
   current: number;
   /** Secrets sealed with a key no longer configured (or that do not open): left as they are. */
   unreadable: number;
@@ -16,15 +20,18 @@ export interface ReencryptCounts {
 
 /**
  * Re-seals every secret that a key rotation left under an older key, so the old key can be
- * removed. Idempotent: a second run finds nothing stale. Each lab's document is rewritten only if
- * it still holds the envelopes that were read (a lab rebuilt meanwhile wrote fresh ones).
+ * removed, and every secret sealed before envelopes were bound to their lab's generation and
+ * output name (the document's generation and the output's name bind it now). Idempotent: a
+ * second run finds nothing stale. Each lab's document is rewritten only if it still holds the
+ * envelopes that were read (a lab rebuilt meanwhile wrote fresh ones). Labs are read in pages by
+ * `_id`, each command bounded (maxTimeMS).
  */
 export async function reencryptSecrets(
   secrets: SecretsStore,
   box: SecretBox,
 ): Promise<ReencryptCounts> {
   const counts: ReencryptCounts = { labs: 0, resealed: 0, current: 0, unreadable: 0, skipped: 0 };
-  for await (const doc of secrets.collection.find({})) {
+  for await (const doc of pages(secrets)) {
     counts.labs += 1;
     const next: Record<string, Envelope> = {};
     let changed = 0;
@@ -34,8 +41,9 @@ export async function reencryptSecrets(
         next[name] = envelope;
         continue;
       }
+      const binding = { labId: doc._id, generation: doc.generation, name };
       try {
-        next[name] = box.seal(box.open(envelope, doc._id), doc._id);
+        next[name] = box.seal(box.open(envelope, binding), binding);
         changed += 1;
       } catch {
         counts.unreadable += 1;
@@ -46,9 +54,27 @@ export async function reencryptSecrets(
     const result = await secrets.collection.updateOne(
       { _id: doc._id, generation: doc.generation, updatedAt: doc.updatedAt },
       { $set: { secrets: next } },
+      maxTime(undefined, 'sweep'),
     );
     if (result.matchedCount === 1) counts.resealed += changed;
     else counts.skipped += 1;
   }
   return counts;
+}
+
+const PAGE = 25;
+
+/** Every lab's secrets, a page of PAGE documents per command (no cursor held open for the run). */
+async function* pages(secrets: SecretsStore): AsyncGenerator<SecretsDocument> {
+  let after: string | null = null;
+  for (;;) {
+    const page: SecretsDocument[] = await secrets.collection
+      .find(after === null ? {} : { _id: { $gt: after } }, maxTime(undefined, 'sweep'))
+      .sort({ _id: 1 })
+      .limit(PAGE)
+      .toArray();
+    yield* page;
+    if (page.length < PAGE) return;
+    after = page[page.length - 1]!._id;
+  }
 }

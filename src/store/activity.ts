@@ -1,4 +1,5 @@
 import type { Collection, Db } from 'mongodb';
+import { maxTime, type QueryOptions } from './deadlines';
 
 /**
  * Learner activity, apart from the lab document: the API writes it (coalesced) and the lab
@@ -21,9 +22,13 @@ export class ActivityStore {
   }
 
   /** Only ever moves forward. */
-  async record(labId: string, at: Date): Promise<void> {
+  async record(labId: string, at: Date, options?: QueryOptions): Promise<void> {
     await this.collection
-      .updateOne({ _id: labId }, { $max: { at } }, { upsert: true })
+      .updateOne(
+        { _id: labId },
+        { $max: { at } },
+        { upsert: true, ...maxTime(options, 'activity') },
+      )
       .catch((err: { code?: number }) => {
         if (err.code !== 11000) throw err;
       });
@@ -35,23 +40,25 @@ export class ActivityStore {
    * bulk write of 150 updates waited forever, and every later query on the database with it
    * (`npm test`: test/unit/store.test.ts). So at most WRITES_PER_COMMAND per command.
    */
-  async recordMany(entries: Array<[string, Date]>): Promise<void> {
+  async recordMany(entries: Array<[string, Date]>, options?: QueryOptions): Promise<void> {
     for (let i = 0; i < entries.length; i += WRITES_PER_COMMAND) {
       await this.collection.bulkWrite(
         entries.slice(i, i + WRITES_PER_COMMAND).map(([labId, at]) => ({
           updateOne: { filter: { _id: labId }, update: { $max: { at } }, upsert: true },
         })),
-        { ordered: false },
+        { ordered: false, ...maxTime(options, 'request') },
       );
     }
   }
 
-  async lastActivityAt(labId: string): Promise<Date | null> {
-    return (await this.collection.findOne({ _id: labId }))?.at ?? null;
+  async lastActivityAt(labId: string, options?: QueryOptions): Promise<Date | null> {
+    return (await this.collection.findOne({ _id: labId }, maxTime(options, 'request')))?.at ?? null;
   }
 
-  async many(labIds: string[]): Promise<Map<string, Date>> {
-    const docs = await this.collection.find({ _id: { $in: labIds } }).toArray();
+  async many(labIds: string[], options?: QueryOptions): Promise<Map<string, Date>> {
+    const docs = await this.collection
+      .find({ _id: { $in: labIds } }, maxTime(options, 'request'))
+      .toArray();
     return new Map(docs.map((d) => [d._id, d.at]));
   }
 }

@@ -1,5 +1,6 @@
 import type { Collection, Db } from 'mongodb';
 import type { LabError, LabState } from '../../workflows/state';
+import { maxTime, type QueryOptions } from './deadlines';
 
 /** One lifecycle transition of a lab: the audit trail support staff read with `labctl show`. */
 export interface LabEvent {
@@ -23,18 +24,26 @@ export class EventsStore {
   }
 
   async ensureIndexes(): Promise<void> {
-    await this.collection.createIndex({ labId: 1, at: -1 });
+    await Promise.all([
+      this.collection.createIndex({ labId: 1, at: -1 }),
+      // The retention sweep's filter (MongoDB; FerretDB v1 scans whatever the index).
+      this.collection.createIndex({ at: 1 }),
+    ]);
   }
 
-  async record(event: LabEvent): Promise<void> {
+  async record(event: LabEvent, options?: QueryOptions): Promise<void> {
     try {
-      await this.collection.insertOne(event);
+      await this.collection.insertOne(event, maxTime(options, 'activity'));
     } catch (err) {
       if ((err as { code?: number }).code !== 11000) throw err;
     }
   }
 
-  recent(labId: string, limit = 20): Promise<LabEvent[]> {
-    return this.collection.find({ labId }).sort({ at: -1 }).limit(limit).toArray();
+  recent(labId: string, limit = 20, options?: QueryOptions): Promise<LabEvent[]> {
+    return this.collection
+      .find({ labId }, maxTime(options, 'request'))
+      .sort({ at: -1 })
+      .limit(limit)
+      .toArray();
   }
 }

@@ -12,6 +12,7 @@ import { EventsStore } from './events';
 import { LabsStore } from './labs';
 import { PoolsStore } from './pools';
 import { connectMongo } from './mongo';
+import { RetentionStore } from './retention';
 import { SecretsStore } from './secrets';
 
 export { LabsStore, type LabDocument, type LabProjection } from './labs';
@@ -19,6 +20,14 @@ export { EventsStore, type LabEvent } from './events';
 export { CapacityStore } from './capacity';
 export { ActivityStore } from './activity';
 export { SecretsStore } from './secrets';
+export { MAX_TIME_MS, type QueryKind, type QueryOptions } from './deadlines';
+export {
+  RetentionStore,
+  SWEEP_BATCH,
+  SWEEP_KINDS,
+  type SweepBatch,
+  type SweepKind,
+} from './retention';
 export {
   PoolsStore,
   type PoolClaimDocument,
@@ -40,6 +49,7 @@ export interface Store {
   capacity: CapacityStore;
   secrets: SecretsStore;
   pools: PoolsStore;
+  retention: RetentionStore;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -75,6 +85,7 @@ export async function openStore(
     capacity: new CapacityStore(db),
     secrets: new SecretsStore(db),
     pools: new PoolsStore(db),
+    retention: new RetentionStore(db),
   });
   const connect = () => connectMongo(uri, options);
   const stopWatching = { now: () => {} };

@@ -1,5 +1,6 @@
 import type { Collection, Db } from 'mongodb';
 import type { LabError, LabState, StackInfo } from '../../workflows/state';
+import { maxTime, type QueryOptions } from './deadlines';
 
 /** The queryable projection of one lab (what the API serves), written by the lab workflow's activities. */
 export interface LabDocument {
@@ -21,6 +22,8 @@ export interface LabDocument {
   suspendedAt: Date | null;
   /** The lab's stack was claimed from its warm pool. */
   fromPool?: boolean;
+  /** Why a stack action is held up (e.g. "Heat unavailable since ..."); null or absent otherwise. */
+  statusReason?: string | null;
   deletedAt: Date | null;
   /** Monotonic per lab: a retried or late projection write never overwrites a newer one. */
   seq: number;
@@ -55,8 +58,8 @@ export class LabsStore {
     ]);
   }
 
-  get(labId: string): Promise<LabDocument | null> {
-    return this.collection.findOne({ _id: labId });
+  get(labId: string, options?: QueryOptions): Promise<LabDocument | null> {
+    return this.collection.findOne({ _id: labId }, maxTime(options, 'request'));
   }
 
   /**
@@ -64,7 +67,7 @@ export class LabsStore {
    * first write creates the document. Only the lab's workflow writes here (one write at a
    * time), since FerretDB v1 applies updates as read-modify-write.
    */
-  async project(p: LabProjection, now: Date): Promise<void> {
+  async project(p: LabProjection, now: Date, options?: QueryOptions): Promise<void> {
     const { labId, ...fields } = p;
     const progress = isBuilding(p.state) ? undefined : null;
     try {
@@ -74,7 +77,7 @@ export class LabsStore {
           $set: { ...fields, updatedAt: now, ...(progress === null ? { progress: null } : {}) },
           $setOnInsert: { createdAt: now },
         },
-        { upsert: true },
+        { upsert: true, ...maxTime(options, 'activity') },
       );
     } catch (err) {
       // The upsert collides with the unique _id when a newer seq is already stored: nothing to do.
@@ -88,10 +91,12 @@ export class LabsStore {
     generation: number,
     progress: { done: number; total: number },
     now: Date,
+    options?: QueryOptions,
   ): Promise<void> {
     await this.collection.updateOne(
       { _id: labId, generation },
       { $set: { progress, updatedAt: now } },
+      maxTime(options, 'activity'),
     );
   }
 }

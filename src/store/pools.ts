@@ -1,5 +1,6 @@
 import type { Collection, Db } from 'mongodb';
 import type { StackInfo } from '../../workflows/state';
+import { maxTime, type QueryOptions } from './deadlines';
 
 /**
  * Warm pools. `pool_stacks` is the pool workflow's record of its stacks (only that workflow
@@ -76,27 +77,33 @@ export class PoolsStore {
       this.claims.createIndex({ claimant: 1 }, { unique: true }),
       this.claims.createIndex({ lab: 1 }),
       this.misses.createIndex({ lab: 1 }),
+      // The retention sweep's filters (MongoDB; FerretDB v1 scans whatever the index).
+      this.claims.createIndex({ at: 1 }),
+      this.misses.createIndex({ at: 1 }),
+      this.stacks.createIndex({ endedAt: 1 }),
     ]);
   }
 
   /** Writes the pool workflow's view of one of its stacks (idempotent: the same write twice is one). */
-  async record(doc: PoolStackDocument): Promise<void> {
+  async record(doc: PoolStackDocument, options?: QueryOptions): Promise<void> {
     const { _id, ...fields } = doc;
-    await this.stacks.updateOne({ _id }, { $set: fields }, { upsert: true }).catch(ignoreDuplicate);
+    await this.stacks
+      .updateOne({ _id }, { $set: fields }, { upsert: true, ...maxTime(options, 'activity') })
+      .catch(ignoreDuplicate);
   }
 
-  get(stackName: string): Promise<PoolStackDocument | null> {
-    return this.stacks.findOne({ _id: stackName });
+  get(stackName: string, options?: QueryOptions): Promise<PoolStackDocument | null> {
+    return this.stacks.findOne({ _id: stackName }, maxTime(options, 'activity'));
   }
 
-  readyStacks(lab: string): Promise<PoolStackDocument[]> {
-    return this.stacks.find({ lab, state: 'ready' }).toArray();
+  readyStacks(lab: string, options?: QueryOptions): Promise<PoolStackDocument[]> {
+    return this.stacks.find({ lab, state: 'ready' }, maxTime(options, 'activity')).toArray();
   }
 
   /** Inserts the claim; false when the stack is already claimed (by a lab or by the pool). */
-  async claim(doc: PoolClaimDocument): Promise<boolean> {
+  async claim(doc: PoolClaimDocument, options?: QueryOptions): Promise<boolean> {
     try {
-      await this.claims.insertOne(doc);
+      await this.claims.insertOne(doc, maxTime(options, 'activity'));
       return true;
     } catch (err) {
       if ((err as { code?: number }).code === 11000) return false;
@@ -104,51 +111,63 @@ export class PoolsStore {
     }
   }
 
-  claimOf(stackName: string): Promise<PoolClaimDocument | null> {
-    return this.claims.findOne({ _id: stackName });
+  claimOf(stackName: string, options?: QueryOptions): Promise<PoolClaimDocument | null> {
+    return this.claims.findOne({ _id: stackName }, maxTime(options, 'activity'));
   }
 
-  claimBy(claimant: string): Promise<PoolClaimDocument | null> {
-    return this.claims.findOne({ claimant });
+  claimBy(claimant: string, options?: QueryOptions): Promise<PoolClaimDocument | null> {
+    return this.claims.findOne({ claimant }, maxTime(options, 'activity'));
   }
 
   /**
    * A lab claimed a stack that Heat no longer has: the claim stays (nobody else may take it) but
    * no longer names the lab, so a retry of the lab's claim looks for another stack.
    */
-  async reject(stackName: string): Promise<void> {
+  async reject(stackName: string, options?: QueryOptions): Promise<void> {
     await this.claims.updateOne(
       { _id: stackName },
       { $set: { claimant: `rejected:${stackName}`, labId: null }, $unset: { verified: '' } },
+      maxTime(options, 'activity'),
     );
   }
 
   /** The lab found its claimed stack in Heat: the claim is the lab's for good. */
-  async confirm(stackName: string): Promise<void> {
-    await this.claims.updateOne({ _id: stackName }, { $set: { verified: true } });
+  async confirm(stackName: string, options?: QueryOptions): Promise<void> {
+    await this.claims.updateOne(
+      { _id: stackName },
+      { $set: { verified: true } },
+      maxTime(options, 'activity'),
+    );
   }
 
-  async recordMiss(id: string, lab: string, at: Date): Promise<void> {
-    await this.misses.insertOne({ _id: id, lab, at }).catch(ignoreDuplicate);
+  async recordMiss(id: string, lab: string, at: Date, options?: QueryOptions): Promise<void> {
+    await this.misses
+      .insertOne({ _id: id, lab, at }, maxTime(options, 'activity'))
+      .catch(ignoreDuplicate);
   }
 
   /** Stacks that hold capacity for a pool (building or ready, not yet claimed), per provider. */
-  async heldByProvider(): Promise<Map<string, number>> {
+  async heldByProvider(options?: QueryOptions): Promise<Map<string, number>> {
     const docs = await this.stacks
-      .find({ state: { $in: ['building', 'ready'] } }, { projection: { provider: 1 } })
+      .find(
+        { state: { $in: ['building', 'ready'] } },
+        { projection: { provider: 1 }, ...maxTime(options, 'request') },
+      )
       .toArray();
     const counts = new Map<string, number>();
     for (const d of docs) if (d.provider) counts.set(d.provider, (counts.get(d.provider) ?? 0) + 1);
     return counts;
   }
 
-  async summary(lab: string): Promise<PoolSummary> {
+  /** Claims and misses count over the pool records' retention (see RetentionStore). */
+  async summary(lab: string, options?: QueryOptions): Promise<PoolSummary> {
+    const limit = maxTime(options, 'request');
     const [live, claims, misses, built] = await Promise.all([
-      this.stacks.find({ lab, state: { $in: ['building', 'ready'] } }).toArray(),
-      this.claims.countDocuments({ lab, labId: { $ne: null } }),
-      this.misses.countDocuments({ lab }),
+      this.stacks.find({ lab, state: { $in: ['building', 'ready'] } }, limit).toArray(),
+      this.claims.countDocuments({ lab, labId: { $ne: null } }, limit),
+      this.misses.countDocuments({ lab }, limit),
       this.stacks
-        .find({ lab, readyAt: { $ne: null } })
+        .find({ lab, readyAt: { $ne: null } }, limit)
         .sort({ readyAt: -1 })
         .limit(RECENT_BUILDS)
         .toArray(),

@@ -2,7 +2,7 @@ import axios, { type AxiosInstance } from 'axios';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type ApiOptions, type LabsApi } from '../../src/api/app';
-import type { Environment } from '../../src/config';
+import type { Config, Environment } from '../../src/config';
 import { SECRETS_KEY, startLabEnv, type LabEnv } from '../support/lab-env';
 
 export const SERVICE_TOKEN = 'svc-test-token-0123456789';
@@ -36,11 +36,13 @@ export async function startApiEnv(
   existing?: LabEnv,
   /** 0: any free port; a fixed one lets a test stop the API and serve it again at the same URL. */
   port = 0,
+  /** Fields of the configuration's `api` block for this API only (the worker keeps the lab env's). */
+  apiConfig: Partial<Config['api']> = {},
 ): Promise<ApiEnv> {
   const lab = existing ?? (await startLabEnv(labOptions));
   const api = createApp(
     {
-      config: lab.config,
+      config: { ...lab.config, api: { ...lab.config.api, ...apiConfig } },
       env: testEnvironment(),
       store: lab.store,
       temporal: { client: lab.client, taskQueue: lab.taskQueue },

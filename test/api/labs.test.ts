@@ -62,6 +62,7 @@ describe('labs API: launch, read, long-poll, actions, connection, list', () => {
         'suspendAt',
         'deleteAt',
         'fromPool',
+        'statusReason',
       ].sort(),
     );
     // suspendAt = lastActivityAt + idleTimeout (1h); deleteAt = life start + maxLifetime (30d).
@@ -101,7 +102,7 @@ describe('labs API: launch, read, long-poll, actions, connection, list', () => {
     expect(changed.data.state).not.toBe(ready.state);
   });
 
-  it('suspend, reset and delete answer 202 with the lab; 409 where the state refuses', async () => {
+  it('suspend, reset and delete answer 202 with the lab; 409 where the state refuses (never for a repeated delete)', async () => {
     const { data: lab } = await launch('anon-actions');
     await waitForState(lab.id, 'ready');
     // retry is only for failed labs (and admin only).
@@ -123,13 +124,18 @@ describe('labs API: launch, read, long-poll, actions, connection, list', () => {
     expect(del.status).toBe(202);
     await waitForState(lab.id, 'deleted');
     for (const [method, path] of [
-      ['delete', ''],
       ['post', '/suspend'],
       ['post', '/reset'],
     ] as const) {
       const res = await t.service.request({ method, url: `/v1/labs/${lab.id}${path}` });
       expect({ path, status: res.status }).toEqual({ path, status: 409 });
     }
+    // DELETE is idempotent: the deleted lab answers with itself.
+    const again = await t.service.delete<Lab>(`/v1/labs/${lab.id}`);
+    expect({ status: again.status, state: again.data.state }).toEqual({
+      status: 202,
+      state: 'deleted',
+    });
     const heartbeat = await t.service.post(`/v1/labs/${lab.id}/heartbeat`);
     expect(heartbeat.status).toBe(409);
     // Still answers GET for audit; a new launch starts a new life under the same id.

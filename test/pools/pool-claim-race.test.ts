@@ -57,7 +57,7 @@ describe('a pool looking while a lab checks its claim', () => {
       secretBox: new SecretBox([SECRETS_KEY]),
       logger: env.logger,
       templatesDir: TEMPLATES_DIR,
-      wakeQueuedLab: async () => {},
+      wakeQueuedLab: async () => true,
       wakePool: poolWaker(env.client, env.taskQueue),
     });
 

@@ -141,35 +141,48 @@ describe('secret hygiene: no secret output or token anywhere but where it belong
     const before = new SecretBox([oldKey]);
     const after = new SecretBox([newKey, oldKey]);
     const labs = ['a', 'b', 'c', 'd'].map((c) => `lab_${c.repeat(26)}`);
+    const at = (labId: string, name = 'password', generation = 1) => ({ labId, generation, name });
     const now = new Date();
     // Only this test's documents (the lab life above may have left an envelope under test1).
     await t.lab.store.secrets.collection.deleteMany({});
-    await t.lab.store.secrets.put(labs[0]!, 1, { password: before.seal('pw-a', labs[0]!) }, now);
+    await t.lab.store.secrets.put(
+      labs[0]!,
+      1,
+      { password: before.seal('pw-a', at(labs[0]!)) },
+      now,
+    );
     await t.lab.store.secrets.put(
       labs[1]!,
       2,
-      { password: before.seal('pw-b', labs[1]!), private_key: after.seal('key-b', labs[1]!) },
+      {
+        password: before.seal('pw-b', at(labs[1]!, 'password', 2)),
+        private_key: after.seal('key-b', at(labs[1]!, 'private_key', 2)),
+      },
       now,
     );
-    await t.lab.store.secrets.put(labs[2]!, 1, { password: after.seal('pw-c', labs[2]!) }, now);
+    await t.lab.store.secrets.put(labs[2]!, 1, { password: after.seal('pw-c', at(labs[2]!)) }, now);
     await t.lab.store.secrets.put(
       labs[3]!,
       1,
-      { password: new SecretBox([lostKey]).seal('pw-d', labs[3]!) },
+      { password: new SecretBox([lostKey]).seal('pw-d', at(labs[3]!)) },
       now,
     );
 
-    const sealed = after.seal('fresh', labs[0]!);
+    const sealed = after.seal('fresh', at(labs[0]!));
     expect(sealed.keyId).toBe('k2026b');
-    expect(after.open(before.seal('old', labs[0]!), labs[0]!)).toBe('old');
-    expect(() => after.open(sealed, labs[1]!)).toThrow(); // bound to its lab
+    expect(after.open(before.seal('old', at(labs[0]!)), at(labs[0]!))).toBe('old');
+    expect(() => after.open(sealed, at(labs[1]!))).toThrow(); // bound to its lab
 
     const counts = await reencryptSecrets(t.lab.store.secrets, after);
     expect(counts).toMatchObject({ resealed: 2, current: 2, unreadable: 1, skipped: 0 });
     const onlyNew = new SecretBox([newKey]);
     const read = async (labId: string, name: string) => {
-      const envelope: Envelope = (await t.lab.store.secrets.get(labId))!.secrets[name]!;
-      return { keyId: envelope.keyId, value: onlyNew.open(envelope, labId) };
+      const doc = (await t.lab.store.secrets.get(labId))!;
+      const envelope: Envelope = doc.secrets[name]!;
+      return {
+        keyId: envelope.keyId,
+        value: onlyNew.open(envelope, at(labId, name, doc.generation)),
+      };
     };
     expect(await read(labs[0]!, 'password')).toEqual({ keyId: 'k2026b', value: 'pw-a' });
     expect(await read(labs[1]!, 'password')).toEqual({ keyId: 'k2026b', value: 'pw-b' });
@@ -199,6 +212,6 @@ describe('secret hygiene: no secret output or token anywhere but where it belong
     expect(JSON.parse(second.stdout)).toMatchObject({ resealed: 0, current: 5, unreadable: 0 });
     const latest = new SecretBox([{ id: 'k2027', key: Buffer.alloc(32, 4) }]);
     const d = (await t.lab.store.secrets.get(labs[3]!))!.secrets.password!;
-    expect(latest.open(d, labs[3]!)).toBe('pw-d');
+    expect(latest.open(d, at(labs[3]!))).toBe('pw-d');
   }, 60_000);
 });

@@ -18,8 +18,9 @@ import { DEFAULT_CLIENT_WATCH, openStore, type Store } from '../../src/store';
 import { launchLab, type LaunchRequest } from '../../src/temporal/launch';
 import { labIdFor } from '../../src/temporal/ids';
 import { ensurePoolWorkflows, poolWaker } from '../../src/temporal/pools';
+import { queuedLabWaker } from '../../src/temporal/queue-waker';
 import { createLabWorker } from '../../src/temporal/worker';
-import { capacityFreedSignal, labStatusQuery } from '../../workflows/messages';
+import { labStatusQuery } from '../../workflows/messages';
 import type { LabSnapshot, LabState } from '../../workflows/state';
 import { testServers, uniqueDbName } from './servers';
 import { eventually } from './wait';
@@ -212,11 +213,7 @@ export async function startLabEnv(
         templatesDir: TEMPLATES_DIR,
         pollIntervalMs: { min: 50, max: 250 },
         now: options.now,
-        wakeQueuedLab: async (labId, provider) => {
-          await client.workflow
-            .getHandle(labId)
-            .signal(capacityFreedSignal, { version: 1, provider });
-        },
+        wakeQueuedLab: queuedLabWaker(client),
         wakePool: poolWaker(client, taskQueue),
       });
       const w = await createLabWorker({

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   DEFAULT_CONFIG,
   formatDuration,
+  labNamed,
   loadConfig,
   parseConfig,
   parseDuration,
@@ -73,6 +74,12 @@ describe('configuration', () => {
       port: 8080,
       heartbeatFlush: 5000,
       corsOrigins: [],
+      rateLimit: {
+        perToken: { perSecond: 500, burst: 1000 },
+        perLab: { perSecond: 5, burst: 50 },
+        perLearner: { perSecond: 5, burst: 50 },
+      },
+      metricsRefresh: 15_000,
     });
     expect(config.temporal).toBeUndefined();
     // The worker's workflow cache is bounded by default: RSS stays flat with thousands of labs.
@@ -86,6 +93,37 @@ describe('configuration', () => {
     expect(problemsOf(`worker: { maxCachedWorkflows: 0 }\n${good}`)).toEqual([
       expect.objectContaining({ path: 'worker.maxCachedWorkflows', line: 1 }),
     ]);
+  });
+
+  it('takes API rate limits and the metrics refresh, with defaults, and names a bad field', () => {
+    const defaults = parseConfig(good, 'labs.yaml', env).api;
+    expect(defaults.rateLimit).toEqual({
+      perToken: { perSecond: 500, burst: 1000 },
+      perLab: { perSecond: 5, burst: 50 },
+      perLearner: { perSecond: 5, burst: 50 },
+    });
+    expect(defaults.metricsRefresh).toBe(15_000);
+    const tuned = parseConfig(
+      `api: { rateLimit: { perLab: { perSecond: 2, burst: 10 } }, metricsRefresh: 1m }\n${good}`,
+      'labs.yaml',
+      env,
+    ).api;
+    expect(tuned.rateLimit.perLab).toEqual({ perSecond: 2, burst: 10 });
+    expect(tuned.rateLimit.perToken).toEqual({ perSecond: 500, burst: 1000 });
+    expect(tuned.metricsRefresh).toBe(60_000);
+    expect(
+      problemsOf(`api: { rateLimit: { perToken: { perSecond: 0, burst: 1 } } }\n${good}`),
+    ).toEqual([expect.objectContaining({ path: 'api.rateLimit.perToken.perSecond', line: 1 })]);
+    expect(problemsOf(`api: { metricsRefresh: often }\n${good}`)).toEqual([
+      expect.objectContaining({ path: 'api.metricsRefresh', line: 1 }),
+    ]);
+  });
+
+  it('finds labs by their own names only, never by a name every object has', () => {
+    const config = parseConfig(good.replace('linux-basics:', 'constructor:'), 'labs.yaml', env);
+    expect(labNamed(config, 'constructor')?.template).toBe('test/secret-lab.yaml');
+    for (const name of ['__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'linux-basics'])
+      expect(labNamed(config, name)).toBeUndefined();
   });
 
   it('loads the example configuration that npm start uses', () => {

@@ -91,23 +91,26 @@ describe('the Mongo store over the wire', () => {
 
 describe('secret envelopes', () => {
   const key = (id: string, fill: number) => ({ id, key: Buffer.alloc(32, fill) });
+  const at = (labId: string) => ({ labId, generation: 1, name: 'private_key' });
 
   it('seals with the first key and opens with any listed key (rotation)', () => {
     const old = new SecretBox([key('k1', 1)]);
-    const sealed = old.seal('-----BEGIN PRIVATE KEY-----', 'lab_a');
+    const sealed = old.seal('-----BEGIN PRIVATE KEY-----', at('lab_a'));
     expect(sealed.keyId).toBe('k1');
     expect(JSON.stringify(sealed)).not.toContain('PRIVATE');
     const rotated = new SecretBox([key('k2', 2), key('k1', 1)]);
-    expect(rotated.open(sealed, 'lab_a')).toBe('-----BEGIN PRIVATE KEY-----');
+    expect(rotated.open(sealed, at('lab_a'))).toBe('-----BEGIN PRIVATE KEY-----');
     expect(rotated.isStale(sealed)).toBe(true);
-    expect(rotated.seal('x', 'lab_a').keyId).toBe('k2');
+    expect(rotated.seal('x', at('lab_a')).keyId).toBe('k2');
   });
 
   it('refuses an envelope moved to another lab, and a key that is gone', () => {
     const box = new SecretBox([key('k1', 1)]);
-    const sealed = box.seal('pw', 'lab_a');
-    expect(() => box.open(sealed, 'lab_b')).toThrow();
-    expect(() => new SecretBox([key('k9', 9)]).open(sealed, 'lab_a')).toThrow(/no longer lists/);
+    const sealed = box.seal('pw', at('lab_a'));
+    expect(() => box.open(sealed, at('lab_b'))).toThrow();
+    expect(() => new SecretBox([key('k9', 9)]).open(sealed, at('lab_a'))).toThrow(
+      /no longer lists/,
+    );
   });
 
   it('replaces a client that stopped reaching the server while a new one reaches it', async () => {

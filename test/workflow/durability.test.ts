@@ -26,7 +26,7 @@ const HISTORIES = join(__dirname, '../fixtures/histories');
  * The full life recorded by the current workflow code. Released versions' files stay as they
  * are (a change to the workflow is gated with patched() and recorded under a new name).
  */
-const CURRENT_VERSION_HISTORY = 'lab-v3-pool-claim-full-life.json';
+const CURRENT_VERSION_HISTORY = 'lab-v4-survive-heat-outages-full-life.json';
 
 describe('the lab workflow across crashes, long lives and policy changes', () => {
   let env: LabEnv;
@@ -56,7 +56,11 @@ describe('the lab workflow across crashes, long lives and policy changes', () =>
     const { labId } = await env.launch({ learnerId: 'anon-secret' });
     await env.waitForState(labId, 'ready');
     const sealed = (await env.store.secrets.get(labId))!.secrets.password!;
-    const password = new SecretBox([SECRETS_KEY]).open(sealed, labId);
+    const password = new SecretBox([SECRETS_KEY]).open(sealed, {
+      labId,
+      generation: 1,
+      name: 'password',
+    });
     expect(password).toHaveLength(20);
     const handle = env.client.workflow.getHandle(labId);
     const history = searchableText(await handle.fetchHistory());

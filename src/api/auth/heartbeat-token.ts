@@ -10,13 +10,19 @@ import { LAB_ID_PATTERN } from '../../temporal/ids';
  * restarts without new configuration; every configured key verifies, so a token issued before a
  * key rotation stays valid while the old key is still listed. The derivation's `info` keeps the
  * MAC key distinct from the AES key that seals secrets.
+ *
+ * The expiry is when the lab's life is due to end (maxLifetime, counted from the issue), but the
+ * lab lives on until its stack is deleted, which takes as long as Heat takes: an authentic
+ * token past its expiry is still reported with its lab, and the heartbeat route accepts it for as
+ * long as that life lasts (see HeartbeatRelay.accept). Everywhere else it is expired (401).
  */
 const VERSION = 'hb1';
 const TOKEN_PATTERN = /^hb1\.(lab_[a-z2-7]{26})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
 
 export type HeartbeatTokenCheck =
   | { ok: true; labId: string; expiresAt: Date }
-  | { ok: false; reason: 'malformed' | 'tampered' | 'expired' };
+  | { ok: false; reason: 'malformed' | 'tampered' }
+  | { ok: false; reason: 'expired'; labId: string; expiresAt: Date };
 
 export class HeartbeatTokens {
   private readonly keys: Buffer[];
@@ -57,7 +63,8 @@ export class HeartbeatTokens {
     }
     if (!valid) return { ok: false, reason: 'tampered' };
     const expiresAt = new Date(Number(expiry) * 1000);
-    if (expiresAt.getTime() <= this.now()) return { ok: false, reason: 'expired' };
+    if (expiresAt.getTime() <= this.now())
+      return { ok: false, reason: 'expired', labId, expiresAt };
     return { ok: true, labId, expiresAt };
   }
 }

@@ -1,11 +1,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Environment } from '../../config';
-import { ApiError, forbidden, unauthorized } from '../errors';
+import { ApiError, expiredHeartbeatToken, forbidden, unauthorized } from '../errors';
 import { HeartbeatTokens } from './heartbeat-token';
 
-/** Who is calling. `key` identifies a service or admin token for rate limiting without holding it. */
+/**
+ * Who is calling. `key` identifies a service or admin token for rate limiting without holding it.
+ * A heartbeat token past its expiry keeps `expiredAt`: it still counts for its own lab's
+ * heartbeats while that lab's life lasts (the heartbeat route decides), and nowhere else.
+ */
 export type Principal =
-  { kind: 'service' | 'admin'; key: string } | { kind: 'heartbeat'; labId: string };
+  | { kind: 'service' | 'admin'; key: string }
+  | { kind: 'heartbeat'; labId: string; expiredAt: Date | null };
 
 /**
  * What a route requires: `labs` (service or admin), `service` (service only: /connection),
@@ -51,7 +56,9 @@ export class Authenticator {
     if (found) return { kind: found.kind, key: found.key };
     if (HeartbeatTokens.looksLikeOne(token)) {
       const check = this.heartbeatTokens.verify(token);
-      if (check.ok) return { kind: 'heartbeat', labId: check.labId };
+      if (check.ok) return { kind: 'heartbeat', labId: check.labId, expiredAt: null };
+      if (check.reason === 'expired')
+        return { kind: 'heartbeat', labId: check.labId, expiredAt: check.expiresAt };
       throw unauthorized(`the heartbeat token is ${check.reason}`);
     }
     throw unauthorized('unknown token');
@@ -61,6 +68,11 @@ export class Authenticator {
 /** 403 unless `principal` may use a route of `access` (for `heartbeat`, on lab `labId`). */
 export function authorize(access: Access, principal: Principal, labId: string | undefined): void {
   const deny = (message: string): ApiError => forbidden(message);
+  // An expired heartbeat token is good for its own lab's heartbeat only (HeartbeatRelay decides).
+  if (principal.kind === 'heartbeat' && principal.expiredAt !== null) {
+    if (access !== 'heartbeat' || principal.labId !== labId) throw expiredHeartbeatToken();
+    return;
+  }
   switch (access) {
     case 'public':
       return;

@@ -14,7 +14,7 @@ import {
   suspendLabUpdate,
 } from '../../../workflows/messages';
 import type { LabAction, LabSnapshot } from '../../../workflows/state';
-import { conflict, notFound, type ApiError } from '../errors';
+import { ApiError, conflict, notFound } from '../errors';
 import type { ApiServices } from '../services';
 import type { Principal } from '../auth/principal';
 
@@ -63,6 +63,22 @@ export function act(
       }),
     (err) => refusal(err, labId, action),
   );
+}
+
+/**
+ * The lab's projection when `err` is the workflow's refusal of a delete because the lab is
+ * already deleting or deleted, so DELETE can answer 202 with it; null for any other error. A
+ * deleted lab's workflow refuses the update, or has ended (its history may even be gone), so
+ * the answer comes from what the API knows: the projection, read again after the refusal.
+ */
+export async function alreadyDeleted(
+  api: ApiServices,
+  labId: string,
+  err: unknown,
+): Promise<LabDocument | null> {
+  if (!(err instanceof ApiError) || err.status !== 409) return null;
+  const doc = await api.deps.mongo('read lab', () => api.ctx.store.labs.get(labId));
+  return doc && (doc.state === 'deleted' || doc.state === 'deleting') ? doc : null;
 }
 
 function refusal(err: unknown, labId: string, action: LabAction): ApiError | undefined {

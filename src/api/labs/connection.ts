@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { labNamed } from '../../config';
 import type { LabDocument } from '../../store';
 import { ApiError, conflict } from '../errors';
 import type { ApiServices } from '../services';
@@ -18,7 +19,7 @@ const text = (value: unknown): string | null =>
 export async function connectionOf(api: ApiServices, doc: LabDocument): Promise<Connection> {
   if (doc.state !== 'ready')
     throw conflict(`lab ${doc._id} is ${doc.state}, not ready`, { state: doc.state });
-  const spec = api.ctx.config.labs[doc.lab]?.connection;
+  const spec = labNamed(api.ctx.config, doc.lab)?.connection;
   if (!spec) throw conflict(`lab ${doc.lab} is no longer in the catalog`, { lab: doc.lab });
   const stored = await api.deps.mongo('read secrets', () => api.ctx.store.secrets.get(doc._id));
   if (stored && stored.generation !== doc.generation)
@@ -26,7 +27,11 @@ export async function connectionOf(api: ApiServices, doc: LabDocument): Promise<
   const secrets: Record<string, string> = {};
   for (const [name, envelope] of Object.entries(stored?.secrets ?? {})) {
     try {
-      secrets[name] = api.secretBox.open(envelope, doc._id);
+      secrets[name] = api.secretBox.open(envelope, {
+        labId: doc._id,
+        generation: doc.generation,
+        name,
+      });
     } catch (err) {
       api.ctx.logger.error(
         { labId: doc._id, workflowId: doc._id, secretName: name, err: (err as Error).message },

@@ -4,7 +4,7 @@ import type { Store } from '../../store';
 import { heartbeatSignal } from '../../../workflows/messages';
 import type { LabState } from '../../../workflows/state';
 import type { Dependencies } from '../dependencies';
-import { conflict, notFound } from '../errors';
+import { conflict, expiredHeartbeatToken, notFound } from '../errors';
 import type { ApiMetrics } from '../metrics/registry';
 import { LabStateCache } from './state-cache';
 
@@ -62,8 +62,12 @@ export class HeartbeatRelay {
     this.timer.unref();
   }
 
-  /** 404 for a lab never launched, 409 for a deleted one; otherwise remembered for the next flush. */
-  async accept(labId: string): Promise<void> {
+  /**
+   * 404 for a lab never launched, 409 for a deleted one; otherwise remembered for the next flush.
+   * `tokenExpiredAt`: the caller's heartbeat token is past its expiry (see outlivedToken).
+   */
+  async accept(labId: string, tokenExpiredAt: Date | null = null): Promise<void> {
+    if (tokenExpiredAt) await this.outlivedToken(labId, tokenExpiredAt);
     const state = (await this.states.get(labId)) ?? (await this.launchedButNotProjected(labId));
     if (state === null) throw notFound(`no lab ${labId}`);
     if (state === 'deleted') throw conflict(`lab ${labId} is deleted`, { state });
@@ -71,6 +75,24 @@ export class HeartbeatRelay {
     this.pending.set(labId, Math.max(at, this.pending.get(labId) ?? 0));
     this.deps.metrics.heartbeatsReceived.inc();
     if (state === 'suspended' || state === 'suspending') this.wake(labId, state, at);
+  }
+
+  /**
+   * A heartbeat token expires when its lab's life is due to end (maxLifetime), yet the lab lives
+   * until its stack is deleted: a token of the lab's current life (expiring after that life
+   * began) keeps being accepted until then, and the lab's state answers (409 once deleted). A
+   * token that expired before the current life began is of an earlier life: 401. Rare (only
+   * past a life's end), so read straight from the projection rather than the state cache.
+   */
+  private async outlivedToken(labId: string, expiredAt: Date): Promise<void> {
+    const doc = await this.deps.dependencies.mongo('heartbeat token life', (deadline) =>
+      this.deps.store.labs.collection.findOne(
+        { _id: labId },
+        { projection: { state: 1, lifeStartedAt: 1 }, ...deadline },
+      ),
+    );
+    if (doc?.state === 'deleted') throw conflict(`lab ${labId} is deleted`, { state: doc.state });
+    if (!doc || doc.lifeStartedAt.getTime() >= expiredAt.getTime()) throw expiredHeartbeatToken();
   }
 
   /**

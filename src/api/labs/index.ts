@@ -1,11 +1,13 @@
 import type { Context } from 'koa';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { labStatusQuery } from '../../../workflows/messages';
+import { labNamed } from '../../config';
+import { labIdFor } from '../../temporal/ids';
 import type { LabAction } from '../../../workflows/state';
 import { conflict, notFound, unknownLab } from '../errors';
 import { defineRoute, type AnyRoute } from '../route';
 import type { ApiServices } from '../services';
-import { act, launch, requireLab } from './actions';
+import { act, alreadyDeleted, launch, requireLab } from './actions';
 import { connectionOf } from './connection';
 import { labEventsRoute } from './events';
 import { listLabs } from './list';
@@ -18,6 +20,7 @@ import {
   launchBody,
   launchedLabSchema,
   listLabsQuery,
+  type LabView,
 } from './schema';
 import { viewOfDocument, viewOfSnapshot } from './views';
 import { fingerprintOf } from './watcher';
@@ -48,13 +51,30 @@ export function labRoutes(api: ApiServices): AnyRoute[] {
       tag: 'labs',
       access,
       params: labIdParams,
-      responses: [{ status: 202, description: 'accepted: the lab', schema: labSchema }],
+      responses: [
+        {
+          status: 202,
+          description:
+            name === 'delete'
+              ? 'accepted, or the lab was already deleting or deleted (idempotent): the lab'
+              : 'accepted: the lab',
+          schema: labSchema,
+        },
+      ],
       errors: [404, 409],
       async handle(koa: Context, { params, principal }) {
         const doc = await requireLab(api, params.id);
-        const snapshot = await act(api, params.id, name, principal);
+        let view: LabView;
+        try {
+          view = await viewOfSnapshot(api, await act(api, params.id, name, principal), doc);
+        } catch (err) {
+          // DELETE is idempotent: a lab already deleted answers with itself, not a refusal.
+          const deleted = name === 'delete' ? await alreadyDeleted(api, params.id, err) : null;
+          if (!deleted) throw err;
+          view = await viewOfDocument(api, deleted);
+        }
         koa.status = 202;
-        koa.body = await viewOfSnapshot(api, snapshot, doc);
+        koa.body = view;
       },
     });
 
@@ -67,13 +87,18 @@ export function labRoutes(api: ApiServices): AnyRoute[] {
       tag: 'labs',
       access: 'labs',
       body: launchBody,
+      // A learner relaunching in a loop (one lab, or every lab of the catalog) is held on its own.
+      rateSubject: ({ body }) => ({
+        labId: labIdFor(body.courseId, body.learnerId, body.lab),
+        learner: `${body.courseId} ${body.learnerId}`,
+      }),
       responses: [
         { status: 200, description: 'the lab was already ready', schema: launchedLabSchema },
         { status: 202, description: 'launch accepted', schema: launchedLabSchema },
       ],
       errors: [422],
       async handle(koa, { body }) {
-        const policy = config.labs[body.lab];
+        const policy = labNamed(config, body.lab);
         if (!policy) throw unknownLab(body.lab);
         const snapshot = await launch(api, body);
         const lab = await viewOfSnapshot(api, snapshot);
@@ -148,8 +173,9 @@ export function labRoutes(api: ApiServices): AnyRoute[] {
       params: labIdParams,
       responses: [{ status: 204, description: 'recorded' }],
       errors: [404, 409],
-      async handle(koa, { params }) {
-        await api.heartbeats.accept(params.id);
+      async handle(koa, { params, principal }) {
+        const tokenExpiredAt = principal?.kind === 'heartbeat' ? principal.expiredAt : null;
+        await api.heartbeats.accept(params.id, tokenExpiredAt);
         koa.status = 204;
       },
     }),

@@ -54,9 +54,9 @@ export async function listLabs(
     const at = new Date(after.createdAt);
     filter.$or = [{ createdAt: { $lt: at } }, { createdAt: at, _id: { $lt: after.id } }];
   }
-  const docs = await api.deps.mongo('list labs', () =>
+  const docs = await api.deps.mongo('list labs', (deadline) =>
     api.ctx.store.labs.collection
-      .find(filter)
+      .find(filter, deadline)
       .sort({ createdAt: -1, _id: -1 })
       .limit(query.limit + 1)
       .toArray(),

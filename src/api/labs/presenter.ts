@@ -1,4 +1,4 @@
-import type { Config } from '../../config';
+import { labNamed, type Config } from '../../config';
 import type { LabDocument } from '../../store';
 import type { LabSnapshot } from '../../../workflows/state';
 import type { LabView } from './schema';
@@ -21,6 +21,7 @@ export interface LabRecord {
   readyAt: Date | null;
   suspendedAt: Date | null;
   fromPool: boolean;
+  statusReason: string | null;
 }
 
 export function recordFromDocument(doc: LabDocument): LabRecord {
@@ -41,6 +42,7 @@ export function recordFromDocument(doc: LabDocument): LabRecord {
     readyAt: doc.readyAt,
     suspendedAt: doc.suspendedAt,
     fromPool: doc.fromPool ?? false,
+    statusReason: doc.statusReason ?? null,
   };
 }
 
@@ -73,6 +75,7 @@ export function recordFromSnapshot(
     readyAt: snapshot.readyAt === null ? null : new Date(snapshot.readyAt),
     suspendedAt: snapshot.suspendedAt === null ? null : new Date(snapshot.suspendedAt),
     fromPool: snapshot.fromPool ?? false,
+    statusReason: snapshot.statusReason ?? null,
   };
 }
 
@@ -88,7 +91,7 @@ const maxOf = (...values: Array<number | null | undefined>): number | null => {
  * as the workflow does when it arms its timers.
  */
 export function presentLab(record: LabRecord, activityAt: number | null, config: Config): LabView {
-  const policy = config.labs[record.lab];
+  const policy = labNamed(config, record.lab);
   const lastActivityAt = maxOf(activityAt, record.readyAt?.getTime());
   const endOfLife =
     policy?.maxLifetime !== undefined ? record.lifeStartedAt.getTime() + policy.maxLifetime : null;
@@ -116,5 +119,6 @@ export function presentLab(record: LabRecord, activityAt: number | null, config:
     suspendAt: iso(suspendAt),
     deleteAt: iso(deleteAt),
     fromPool: record.fromPool,
+    statusReason: record.statusReason,
   };
 }

@@ -102,6 +102,10 @@ export const labSchema = z
     fromPool: z.boolean().meta({
       description: "the lab's stack was claimed from the lab's warm pool (resumed, not created)",
     }),
+    statusReason: z.string().nullable().meta({
+      description:
+        'why a stack action is held up, for staff (e.g. "resume of ...: Heat unavailable since 12:03:10 UTC, retrying"); null when nothing is',
+    }),
   })
   .meta({ id: 'Lab' });
 export type LabView = z.output<typeof labSchema>;

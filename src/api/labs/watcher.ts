@@ -78,8 +78,8 @@ export class LabWatcher {
     const ids = [...this.waiters.keys()];
     if (ids.length > 0) {
       try {
-        const docs = await this.dependencies.mongo('long-poll read', () =>
-          this.store.labs.collection.find({ _id: { $in: ids } }).toArray(),
+        const docs = await this.dependencies.mongo('long-poll read', (deadline) =>
+          this.store.labs.collection.find({ _id: { $in: ids } }, deadline).toArray(),
         );
         for (const doc of docs) {
           const fingerprint = fingerprintOf(doc);

@@ -1,9 +1,9 @@
 import type { Middleware } from 'koa';
 import { z } from 'zod';
-import { LAB_STATES, type LabState } from '../../../workflows/state';
-import { readPools } from '../pools';
 import { defineRoute, type AnyRoute } from '../route';
 import type { ApiServices } from '../services';
+
+export { MetricsFigures } from './figures';
 
 /**
  * Request counts and latencies by route template (never the raw path: lab ids would make one
@@ -24,15 +24,12 @@ export function requestMetrics(api: ApiServices): Middleware {
 }
 
 export function metricsRoutes(api: ApiServices): AnyRoute[] {
-  api.metrics.labsByState(() => countLabsByState(api));
-  // Mongo down: null keeps the last known figures (the dependency error metric shows why).
-  api.metrics.pools(() => readPools(api).catch(() => null));
   return [
     defineRoute({
       operationId: 'metrics',
       method: 'get',
       path: '/metrics',
-      summary: 'Prometheus metrics',
+      summary: 'Prometheus metrics (database figures from a background refresh, never per scrape)',
       tag: 'operations',
       access: 'public',
       responses: [
@@ -49,21 +46,4 @@ export function metricsRoutes(api: ApiServices): AnyRoute[] {
       },
     }),
   ];
-}
-
-/** On scrape, under the Mongo deadline; a failed count shows as the dependency error metric. */
-async function countLabsByState(api: ApiServices): Promise<Map<LabState, number> | null> {
-  const counts = new Map<LabState, number>();
-  try {
-    const rows = await api.deps.mongo('count labs by state', () =>
-      api.ctx.store.labs.collection
-        .aggregate<{ _id: LabState; n: number }>([{ $group: { _id: '$state', n: { $sum: 1 } } }])
-        .toArray(),
-    );
-    for (const row of rows) if (LAB_STATES.includes(row._id)) counts.set(row._id, row.n);
-  } catch {
-    // A scrape still answers with the other metrics when Mongo is down.
-    return null;
-  }
-  return counts;
 }

@@ -63,7 +63,13 @@ export class ApiMetrics {
   });
   readonly rateLimited = new Counter({
     name: 'labs_api_rate_limited_total',
-    help: 'Requests refused with 429',
+    help: 'Requests refused with 429, by whose bucket was empty (token, lab or learner)',
+    labelNames: ['scope'] as const,
+    registers: [this.registry],
+  });
+  readonly figuresRefreshed = new Gauge({
+    name: 'labs_api_figures_refreshed_seconds',
+    help: 'When labs_by_state and the pool figures were last read from MongoDB (Unix time)',
     registers: [this.registry],
   });
   readonly longPollWaiters = new Gauge({
@@ -73,10 +79,11 @@ export class ApiMetrics {
   });
 
   /**
-   * Warm pools by lab, computed when scraped from what the workers record in MongoDB (claims and
-   * misses are counted there, so every API replica reports the same totals).
+   * Warm pools by lab, from what the workers record in MongoDB (claims and misses are counted
+   * there, so every API replica reports the same totals). `current` answers from memory: a
+   * scrape never queries MongoDB (see MetricsFigures).
    */
-  pools(read: () => Promise<PoolFigures[] | null>): void {
+  pools(current: () => PoolFigures[]): void {
     const figures: Array<[string, string, (p: PoolFigures) => number | null]> = [
       ['labs_pool_size', 'Target size of the warm pool now', (p) => p.size],
       ['labs_pool_ready', 'Warm pool stacks ready to be claimed', (p) => p.ready],
@@ -93,23 +100,14 @@ export class ApiMetrics {
         (p) => p.refillSeconds,
       ],
     ];
-    let last: PoolFigures[] = [];
-    let reading: Promise<PoolFigures[]> | null = null;
-    // One read per scrape serves all six gauges.
-    const current = () => {
-      reading ??= read()
-        .then((pools) => (last = pools ?? last))
-        .finally(() => setTimeout(() => (reading = null), 0));
-      return reading;
-    };
     for (const [name, help, value] of figures) {
       new Gauge({
         name,
         help,
         labelNames: ['lab'] as const,
         registers: [this.registry],
-        async collect() {
-          for (const pool of await current()) {
+        collect() {
+          for (const pool of current()) {
             const v = value(pool);
             if (v !== null) this.set({ lab: pool.lab }, v);
           }
@@ -118,16 +116,15 @@ export class ApiMetrics {
     }
   }
 
-  /** Labs by state, computed when scraped; `count` runs against MongoDB under a deadline. */
-  labsByState(count: () => Promise<Map<LabState, number> | null>): void {
+  /** Labs by state; `current` answers from memory (null until the first read succeeded). */
+  labsByState(current: () => Map<LabState, number> | null): void {
     new Gauge({
       name: 'labs_by_state',
-      help: 'Labs in the MongoDB projection by state (computed on scrape)',
+      help: 'Labs in the MongoDB projection by state (read in the background, see api.metricsRefresh)',
       labelNames: ['state'] as const,
       registers: [this.registry],
-      async collect() {
-        const counts = await count();
-        // Mongo down: keep the last known figures rather than report every state as empty.
+      collect() {
+        const counts = current();
         if (!counts) return;
         for (const state of LAB_STATES) this.set({ state }, counts.get(state) ?? 0);
       },

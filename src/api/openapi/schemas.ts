@@ -6,7 +6,9 @@ export const errorSchema = z
     error: z.object({
       code: z.string(),
       message: z.string(),
-      details: z.unknown().optional().meta({ description: 'for 400: {field, in, problems}' }),
+      details: z.unknown().optional().meta({
+        description: 'for 400: {field, in, problems}; for 429: {scope: token, lab or learner}',
+      }),
     }),
   })
   .meta({ id: 'Error' });

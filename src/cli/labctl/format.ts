@@ -53,6 +53,7 @@ export function labDetails(lab: Lab, events: LabEventView[], uiLink: string): st
         : '-',
     ],
     ['error', lab.error ? `${lab.error.code}: ${lab.error.message}` : '-'],
+    ['status', lab.statusReason ?? '-'],
     ['outputs', Object.keys(lab.outputs).length > 0 ? JSON.stringify(lab.outputs) : '-'],
     ['created', when(lab.createdAt)],
     ['updated', when(lab.updatedAt)],
