@@ -8,7 +8,10 @@ export interface RequestCounts {
   total: number;
   keystone: number;
   heat: number;
-  /** e.g. `stacks.create`, `stacks.lookup`, `stacks.show`, `resources.list`, `keystone.tokens`. */
+  /**
+   * e.g. `stacks.create`, `stacks.lookup`, `stacks.show`, `resources.list`, `keystone.tokens`;
+   * `fault.<kind>` for requests a count-based fault affected, `outage.<kind>` for an outage's.
+   */
   byRoute: Record<string, number>;
 }
 
@@ -71,7 +74,7 @@ export function handleAdmin(
         engine.stacks.find((s) => s.name === key && !engine.isGone(s));
       if (!stack) return problem(404, `no stack ${key}`);
       if (verb === 'delete') {
-        if (!engine.isGone(stack)) engine.delete(stack);
+        if (!engine.isGone(stack)) engine.delete(stack, { via: 'admin' });
       } else {
         engine.suspend(stack);
       }
@@ -82,10 +85,18 @@ export function handleAdmin(
     case 'POST faults':
       if (!isRecord(input.fault) || typeof input.fault.kind !== 'string')
         return problem(400, 'fault.kind is required');
-      return json(201, { fault: faults.add(input as unknown as FaultInput) });
+      try {
+        return json(201, { fault: faults.add(input as unknown as FaultInput) });
+      } catch (error) {
+        return problem(400, (error as Error).message);
+      }
     case 'DELETE faults':
       faults.clear();
       return { status: 204 };
+    case 'DELETE faults/*':
+      return faults.remove(Number(key)) ? { status: 204 } : problem(404, `no fault ${key}`);
+    case 'GET deletions':
+      return json(200, { deletions: engine.deletions.list() });
     case 'POST create-failures': {
       const failure = {
         stackName: typeof input.stackName === 'string' ? input.stackName : undefined,

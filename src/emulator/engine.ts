@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { DeletionLog, type DeletionActor } from './deletions';
 import { evaluate, type EvalContext } from './evaluate';
 import { badRequest, heatError, isRecord, stackNotFound } from './http-util';
 import { stackStatus, type EmuResource, type EmuStack, type EmulatorSettings } from './model';
@@ -33,6 +34,7 @@ const STATES_READABLE = ['CREATE', 'UPDATE', 'SUSPEND', 'RESUME', 'CHECK'];
 export class StackEngine {
   readonly stacks: EmuStack[] = [];
   readonly pendingFailures: PendingFailure[] = [];
+  readonly deletions = new DeletionLog();
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
 
@@ -197,9 +199,11 @@ export class StackEngine {
     void this.runSimpleAction(stack, ++stack.generation, 'RESUME');
   }
 
-  delete(stack: EmuStack): void {
+  /** `by` is who asked: the deletion log records each deletion this starts. */
+  delete(stack: EmuStack, by: DeletionActor): void {
     if (this.isGone(stack)) throw stackNotFound(stack.name);
     if (stackStatus(stack) === 'DELETE_IN_PROGRESS') return;
+    this.deletions.record(stack, by);
     stack.updatedTime = Date.now();
     this.setStack(stack, 'DELETE', 'IN_PROGRESS', 'Stack DELETE started');
     void this.runDelete(stack, ++stack.generation);
@@ -228,6 +232,7 @@ export class StackEngine {
     for (const stack of this.stacks) stack.generation++;
     this.stacks.length = 0;
     this.pendingFailures.length = 0;
+    this.deletions.clear();
     this.changed();
   }
 

@@ -25,46 +25,105 @@ export interface FaultRule {
   method?: string;
   /** Regular expression tested against the request path (no query string); any when absent. */
   path?: string;
-  /** Matching requests still to affect. */
-  remaining: number;
+  /** A count-based rule: matching requests still to affect. */
+  remaining?: number;
+  /**
+   * A time-window rule (an outage): every matching request is affected until then, in the
+   * emulator's clock (epoch ms). It takes precedence over count-based rules, which it leaves
+   * unconsumed, and is dropped once the time has passed.
+   */
+  until?: number;
   fault: FaultSpec;
 }
 
-export type FaultInput = Omit<FaultRule, 'id' | 'remaining'> & { times?: number };
+/**
+ * A rule to add: at most one of `times` (the next N matching requests; 1 when none is given),
+ * `durationMs` (every matching request for that long from now) or `until` (epoch ms).
+ */
+export interface FaultInput {
+  method?: string;
+  path?: string;
+  fault: FaultSpec;
+  times?: number;
+  durationMs?: number;
+  until?: number;
+}
 
 export class FaultTable {
   private rules: FaultRule[] = [];
   private nextId = 1;
 
+  constructor(
+    private readonly now: () => number = Date.now,
+    /** Called with the ids of rules removed before their end (an outage ended early). */
+    private readonly onRemoved: (ids: number[]) => void = () => undefined,
+  ) {}
+
+  /** Throws on an invalid input (the admin endpoint answers 400 with the message). */
   add(input: FaultInput): FaultRule {
     if (input.path !== undefined) new RegExp(input.path);
+    const limits = (['times', 'durationMs', 'until'] as const).filter(
+      (k) => input[k] !== undefined,
+    );
+    if (limits.length > 1) throw new Error(`give one of times, durationMs, until (not ${limits})`);
+    for (const k of limits) {
+      const value = input[k];
+      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+        throw new Error(`${k} must be a positive number`);
+    }
+    const until =
+      input.until ?? (input.durationMs !== undefined ? this.now() + input.durationMs : undefined);
     const rule: FaultRule = {
       id: this.nextId++,
       method: input.method?.toUpperCase(),
       path: input.path,
-      remaining: input.times ?? 1,
+      ...(until !== undefined ? { until } : { remaining: input.times ?? 1 }),
       fault: input.fault,
     };
     this.rules.push(rule);
-    return rule;
+    return { ...rule };
   }
 
   list(): FaultRule[] {
+    this.dropEnded();
     return this.rules.map((r) => ({ ...r }));
   }
 
   clear(): void {
+    const ids = this.rules.map((r) => r.id);
     this.rules = [];
+    this.onRemoved(ids);
   }
 
-  /** The first rule matching this request, consumed by one. */
-  take(method: string, path: string): FaultSpec | undefined {
-    const rule = this.rules.find(
-      (r) => (!r.method || r.method === method) && (!r.path || new RegExp(r.path).test(path)),
-    );
+  /** Removes one rule (an outage ended early); false when there was none with this id. */
+  remove(id: number): boolean {
+    const before = this.rules.length;
+    this.rules = this.rules.filter((r) => r.id !== id);
+    if (this.rules.length === before) return false;
+    this.onRemoved([id]);
+    return true;
+  }
+
+  /**
+   * The rule that applies to this request: an outage in force first, else the first count-based
+   * rule matching, consumed by one.
+   */
+  take(method: string, path: string): FaultRule | undefined {
+    this.dropEnded();
+    const matches = (r: FaultRule) =>
+      (!r.method || r.method === method) && (!r.path || new RegExp(r.path).test(path));
+    const outage = this.rules.find((r) => r.until !== undefined && matches(r));
+    if (outage) return { ...outage };
+    const rule = this.rules.find((r) => r.remaining !== undefined && matches(r));
     if (!rule) return undefined;
-    if (--rule.remaining <= 0) this.rules = this.rules.filter((r) => r !== rule);
-    return rule.fault;
+    rule.remaining = (rule.remaining ?? 1) - 1;
+    if (rule.remaining <= 0) this.rules = this.rules.filter((r) => r !== rule);
+    return { ...rule };
+  }
+
+  private dropEnded(): void {
+    const now = this.now();
+    this.rules = this.rules.filter((r) => r.until === undefined || r.until > now);
   }
 }
 

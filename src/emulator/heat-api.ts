@@ -1,3 +1,4 @@
+import { heatActor } from './deletions';
 import type { StackEngine, CreateRequest } from './engine';
 import {
   badRequest,
@@ -81,7 +82,7 @@ export class HeatApi {
           reply: json(200, { stack: stackView(base, this.engine, stack) }),
         };
       if (method === 'DELETE') {
-        this.engine.delete(stack);
+        this.engine.delete(stack, heatActor(req.token));
         return { route: 'stacks.delete', reply: { status: 204 } };
       }
       if (method === 'PATCH' || method === 'PUT')

@@ -1,6 +1,7 @@
 export { startEmulator, type EmulatorOptions, type RunningEmulator } from './server';
 export { startLocalEmulator } from './local';
-export { EmulatorAdminClient } from './admin-client';
+export { EmulatorAdminClient, type OutageInput } from './admin-client';
+export type { DeletionActor, StackDeletion } from './deletions';
 export type { AdminStack, RequestCounts } from './admin-api';
 export type { FaultInput, FaultRule, FaultSpec } from './faults';
 export type { EmulatorSettings } from './model';

@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { StackDeletion } from './deletions';
 import type { TokenInfo } from './keystone-api';
 import type { EmuStack } from './model';
 
@@ -7,6 +8,8 @@ export interface PersistedState {
   version: 1;
   stacks: EmuStack[];
   tokens: Array<[string, TokenInfo]>;
+  /** Absent in files written before the deletion log. */
+  deletions?: StackDeletion[];
 }
 
 export function loadState(file: string): PersistedState | undefined {

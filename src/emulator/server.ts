@@ -1,10 +1,10 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { handleAdmin, type RequestCounts } from './admin-api';
 import { EmulatorAdminClient } from './admin-client';
 import { StackEngine } from './engine';
-import { faultReply, FaultTable, type FaultSpec } from './faults';
+import { faultReply, FaultTable, type FaultRule } from './faults';
 import { HeatApi } from './heat-api';
 import {
   HttpFailure,
@@ -77,7 +77,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   const initialSettings = { ...settings };
   let base = options.publicUrl ?? '';
   const counts: RequestCounts = { total: 0, keystone: 0, heat: 0, byRoute: {} };
-  const faults = new FaultTable();
+  // Requests held by a hang outage, by rule: dropped when it ends, or when it is removed earlier.
+  const held = new Map<number, Set<Socket>>();
+  const dropHeld = (ids: number[]): void => {
+    for (const id of ids) {
+      for (const socket of held.get(id) ?? []) socket.destroy();
+      held.delete(id);
+    }
+  };
+  const faults = new FaultTable(Date.now, dropHeld);
   const keystone = new KeystoneEmulator({
     users: options.users,
     applicationCredentials: options.applicationCredentials,
@@ -91,11 +99,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     if (saved) {
       engine.stacks.push(...saved.stacks);
       for (const [token, info] of saved.tokens) keystone.tokens.set(token, info);
+      engine.deletions.load(saved.deletions ?? []);
     }
     writer = new DebouncedWriter(options.stateFile, () => ({
       version: 1,
       stacks: engine.stacks,
       tokens: [...keystone.tokens.entries()],
+      deletions: engine.deletions.list(),
     }));
   }
   const heat = new HeatApi(engine, () => base);
@@ -196,13 +206,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
         ),
       );
     }
-    const fault = faults.take(method, path);
+    const rule = faults.take(method, path);
+    const fault = rule?.fault;
     const isKeystone = path.startsWith('/v3');
-    if (fault)
-      counts.byRoute[`fault.${fault.kind}`] = (counts.byRoute[`fault.${fault.kind}`] ?? 0) + 1;
+    if (fault) {
+      const key = `${rule.until === undefined ? 'fault' : 'outage'}.${fault.kind}`;
+      counts.byRoute[key] = (counts.byRoute[key] ?? 0) + 1;
+    }
     if (fault && !('afterHandling' in fault && fault.afterHandling)) {
       if (fault.kind === 'latency') await new Promise((r) => setTimeout(r, fault.ms));
-      else return applyFault(fault, res, isKeystone, true);
+      else return applyFault(rule, res, isKeystone, true);
     }
     let reply: Reply;
     try {
@@ -211,21 +224,36 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
       if (!(error instanceof HttpFailure)) throw error;
       reply = error.reply;
     }
-    if (fault && fault.kind !== 'latency') return applyFault(fault, res, isKeystone, false);
+    if (fault && fault.kind !== 'latency') return applyFault(rule, res, isKeystone, false);
     write(res, reply);
   };
 
   const applyFault = (
-    fault: FaultSpec,
+    rule: FaultRule,
     res: ServerResponse,
     isKeystone: boolean,
     counted: boolean,
   ): void => {
+    const { fault } = rule;
     if (counted) {
       counts.total++;
       counts[isKeystone ? 'keystone' : 'heat']++;
     }
-    if (fault.kind === 'hang') return; // closed by the client's timeout, or by close()
+    if (fault.kind === 'hang') {
+      // Closed by the client's timeout, or by close(); one hung by an outage is dropped when the
+      // outage ends, as a load balancer drops what it held, so hung sockets do not outlive it.
+      const socket = res.socket;
+      if (rule.until === undefined || !socket) return;
+      let sockets = held.get(rule.id);
+      if (!sockets) {
+        sockets = new Set<Socket>();
+        held.set(rule.id, sockets);
+        setTimeout(() => dropHeld([rule.id]), Math.max(0, rule.until - Date.now())).unref();
+      }
+      sockets.add(socket);
+      socket.once('close', () => held.get(rule.id)?.delete(socket));
+      return;
+    }
     if (fault.kind === 'reset') {
       res.socket?.destroy();
       return;

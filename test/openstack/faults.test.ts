@@ -7,7 +7,14 @@ import {
   HeatUnavailableError,
   type HeatClient,
 } from '../../src/openstack';
-import { clientFor, fastPoll, startFastEmulator, template, uniqueStackName } from './support';
+import {
+  clientFor,
+  eventually,
+  fastPoll,
+  startFastEmulator,
+  template,
+  uniqueStackName,
+} from './support';
 
 /** Every fault the emulator can inject, and what the client makes of it. */
 describe('client under injected faults', () => {
@@ -324,5 +331,153 @@ describe('client under injected faults', () => {
       fault: { kind: 'status', status: 500 },
     });
     expect(await client.listStacks()).toEqual([]);
+  });
+
+  describe('outages: every matching request fails for a while', () => {
+    /** Polls a request until it succeeds; returns when the successful attempt was sent. */
+    const firstSuccessSentAt = (request: () => Promise<unknown>, timeoutMs = 10_000) =>
+      eventually(
+        async () => {
+          const sentAt = Date.now();
+          return (await request().then(
+            () => true,
+            () => false,
+          ))
+            ? sentAt
+            : undefined;
+        },
+        'a request to succeed after the outage',
+        timeoutMs,
+      );
+
+    it('status: Heat and Keystone answer 503 to every request until the outage ends; /_admin still answers', async () => {
+      const ref = await readyStack('outage');
+      const oneShot = clientFor(emulator, { retry: { attempts: 1 } });
+      await oneShot.getStack(ref); // it holds a token: its next calls go to Heat only
+      await emulator.admin.resetRequestCounts();
+      const rule = await emulator.admin.outage({ ms: 1_500, kind: 'status' });
+      expect(rule).toMatchObject({ fault: { kind: 'status', status: 503 } });
+      expect(rule.until).toBeGreaterThan(Date.now());
+      expect(rule.remaining).toBeUndefined();
+
+      for (let i = 0; i < 3; i++) {
+        const error = await oneShot.getStack(ref).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(HeatUnavailableError);
+        expect(error).toMatchObject({ status: 503 });
+        expect((error as HeatUnavailableError).heatMessage).toContain(
+          'The Keystone service is temporarily unavailable',
+        );
+      }
+      // A client without a token asks Keystone first: down too.
+      const fresh = clientFor(emulator, { retry: { attempts: 1 } });
+      await expect(fresh.listStacks()).rejects.toMatchObject({ status: 503 });
+      // The admin routes are the emulator's own, never part of the outage.
+      expect((await emulator.admin.stacks()).map((s) => s.id)).toEqual([ref.id]);
+      expect(await emulator.admin.faults()).toEqual([rule]);
+      const counts = await emulator.admin.requestCounts();
+      expect(counts.byRoute['outage.status']).toBe(4);
+      expect([counts.heat, counts.keystone]).toEqual([3, 1]);
+
+      const sentAt = await firstSuccessSentAt(() => fresh.listStacks());
+      expect(sentAt).toBeGreaterThanOrEqual(rule.until!);
+      expect((await oneShot.getStack(ref)).status).toBe('CREATE_COMPLETE');
+      expect(await emulator.admin.faults()).toEqual([]);
+    });
+
+    it('hang: requests time out while it lasts, and one still held is dropped when it ends', async () => {
+      const ref = await readyStack('outagehang');
+      const impatient = clientFor(emulator, { requestTimeoutMs: 200, retry: { attempts: 1 } });
+      const patient = clientFor(emulator, { requestTimeoutMs: 30_000, retry: { attempts: 1 } });
+      await impatient.getStack(ref);
+      await patient.getStack(ref);
+      const rule = await emulator.admin.outage({ ms: 1_000, kind: 'hang' });
+
+      const timedOut = await impatient.getStack(ref).catch((e: unknown) => e);
+      expect(timedOut).toBeInstanceOf(HeatUnavailableError);
+      expect((timedOut as HeatUnavailableError).code).toBe('ETIMEDOUT');
+
+      const held = await patient.getStack(ref).catch((e: unknown) => e);
+      const endedAt = Date.now();
+      expect(held).toBeInstanceOf(HeatUnavailableError);
+      expect((held as HeatUnavailableError).code).not.toBe('ETIMEDOUT');
+      expect(endedAt).toBeGreaterThanOrEqual(rule.until!);
+      // Dropped with the outage, not at the client's 30 s timeout.
+      expect(endedAt).toBeLessThan(rule.until! + 5_000);
+
+      const sentAt = await firstSuccessSentAt(() => impatient.getStack(ref));
+      expect(sentAt).toBeGreaterThanOrEqual(rule.until!);
+      expect((await emulator.admin.requestCounts()).byRoute['outage.hang']).toBe(2);
+    });
+
+    it('hang ended early: the requests it held are dropped then, not at its planned end', async () => {
+      const ref = await readyStack('hangearly');
+      const patient = clientFor(emulator, { requestTimeoutMs: 30_000, retry: { attempts: 1 } });
+      await patient.getStack(ref);
+      const rule = await emulator.admin.outage({ ms: 600_000, kind: 'hang' });
+      const held = patient.getStack(ref).catch((e: unknown) => e);
+      await eventually(
+        async () =>
+          (await emulator.admin.requestCounts()).byRoute['outage.hang'] === 1 ? true : undefined,
+        'the request to be held',
+      );
+      const removedAt = Date.now();
+      await emulator.admin.removeFault(rule.id);
+      expect(await held).toBeInstanceOf(HeatUnavailableError);
+      expect(Date.now() - removedAt).toBeLessThan(5_000);
+      expect((await patient.getStack(ref)).status).toBe('CREATE_COMPLETE');
+    });
+
+    it('a subset: only stack DELETEs fail, other calls go through; ended early with removeFault', async () => {
+      const ref = await readyStack('outagedel');
+      const oneShot = clientFor(emulator, { retry: { attempts: 1 } });
+      const rule = await emulator.admin.outage({
+        ms: 600_000,
+        kind: 'status',
+        status: 502,
+        method: 'DELETE',
+        path: '/stacks/',
+      });
+      expect((await oneShot.getStack(ref)).status).toBe('CREATE_COMPLETE');
+      await expect(oneShot.deleteStack(ref)).rejects.toMatchObject({ status: 502 });
+      expect((await oneShot.getStack(ref)).status).toBe('CREATE_COMPLETE');
+      expect(await emulator.admin.deletions()).toEqual([]);
+
+      await emulator.admin.removeFault(rule.id);
+      expect(await emulator.admin.faults()).toEqual([]);
+      await oneShot.deleteStack(ref);
+      await client.waitForStackStatus(ref, ['DELETE_COMPLETE'], fastPoll());
+      expect((await emulator.admin.deletions()).map((d) => d.stackId)).toEqual([ref.id]);
+      await expect(emulator.admin.removeFault(rule.id)).rejects.toThrow(/404/);
+    });
+
+    it('takes precedence over count-based faults, which it leaves for after it', async () => {
+      const ref = await readyStack('outageorder');
+      const oneShot = clientFor(emulator, { retry: { attempts: 1 } });
+      const counted = await emulator.admin.injectFault({
+        method: 'GET',
+        path: showPath(ref),
+        times: 2,
+        fault: { kind: 'status', status: 500 },
+      });
+      const outage = await emulator.admin.outage({ ms: 600_000, kind: 'status' });
+      await expect(oneShot.getStack(ref)).rejects.toMatchObject({ status: 503 });
+      await expect(oneShot.getStack(ref)).rejects.toMatchObject({ status: 503 });
+      expect(await emulator.admin.faults()).toEqual([counted, outage]);
+
+      await emulator.admin.removeFault(outage.id);
+      await expect(oneShot.getStack(ref)).rejects.toMatchObject({ status: 500 });
+      expect((await emulator.admin.faults())[0]?.remaining).toBe(1);
+    });
+
+    it('refuses a rule with two limits or a limit that is not a positive number', async () => {
+      const fault = { kind: 'status', status: 503 } as const;
+      await expect(
+        emulator.admin.injectFault({ times: 2, durationMs: 1_000, fault }),
+      ).rejects.toThrow(/400.*one of times, durationMs, until/);
+      await expect(emulator.admin.injectFault({ durationMs: -5, fault })).rejects.toThrow(
+        /400.*durationMs must be a positive number/,
+      );
+      expect(await emulator.admin.faults()).toEqual([]);
+    });
   });
 });

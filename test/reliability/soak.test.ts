@@ -6,8 +6,10 @@ import { ownMongo, type OwnMongo } from './own-mongo';
 import { runSoak } from './soak';
 
 /**
- * The chaos soak (issue 9). Short here; `npm run soak` runs the long one:
- * SOAK_LABS, SOAK_SECONDS, SOAK_SEED, SOAK_CAPACITY override the figures.
+ * The chaos soak (issues 9 and 15). Short here; `npm run soak` runs the long one:
+ * SOAK_LABS, SOAK_SECONDS, SOAK_SEED, SOAK_CAPACITY override the figures, and
+ * SOAK_OUTAGE_SECONDS / SOAK_OUTAGE_GAP_SECONDS (`min-max`) the cloud outages' lengths and the
+ * pauses between them.
  */
 const LONG = process.env.SOAK_LONG === '1';
 const numberFrom = (name: string, fallback: number): number => {
@@ -19,8 +21,21 @@ const LABS = numberFrom('SOAK_LABS', LONG ? 200 : 30);
 const SECONDS = numberFrom('SOAK_SECONDS', LONG ? 1800 : 20);
 const CAPACITY = numberFrom('SOAK_CAPACITY', LONG ? Math.ceil(LABS / 3) : 10);
 const PROVIDERS = ['cloud-a', 'cloud-b'];
+/** `min-max` in seconds, as ms. */
+const rangeFrom = (name: string, fallback: [number, number]): [number, number] => {
+  const raw = process.env[name];
+  const m = raw ? /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(raw) : null;
+  if (raw && !m) throw new Error(`${name} must be min-max in seconds, e.g. 30-180`);
+  return m ? [Number(m[1]) * 1000, Number(m[2]) * 1000] : fallback;
+};
+// Cloud outages of 30 to 180 s in the long run; 2 to 5 s in the short one, so it takes as long.
+const OUTAGE_MS = rangeFrom('SOAK_OUTAGE_SECONDS', LONG ? [30_000, 180_000] : [2_000, 5_000]);
+const OUTAGE_GAP_MS = rangeFrom(
+  'SOAK_OUTAGE_GAP_SECONDS',
+  LONG ? [60_000, 300_000] : [3_000, 8_000],
+);
 
-describe('chaos soak: random labs under faults and kills of the worker, API and Mongo keep the invariants', () => {
+describe('chaos soak: random labs under faults, cloud outages and kills of the worker, API and Mongo keep the invariants', () => {
   let mongo: OwnMongo;
   let env: LabEnv;
   let api: ApiEnv | undefined;
@@ -65,6 +80,7 @@ describe('chaos soak: random labs under faults and kills of the worker, API and 
         providers: PROVIDERS,
         actors: LONG ? 6 : 3,
         restartEveryMs: LONG ? 20_000 : 5_000,
+        outages: { lastsMs: OUTAGE_MS, everyMs: OUTAGE_GAP_MS },
         api: {
           url: `http://127.0.0.1:${apiPort}`,
           serviceToken: SERVICE_TOKEN,
@@ -86,6 +102,7 @@ describe('chaos soak: random labs under faults and kills of the worker, API and 
       expect(result.breaches).toEqual([]);
       // The short run kills each process at least once; the long one many times.
       expect(Object.keys(result.kills).sort()).toEqual(['api', 'mongo', 'worker']);
+      expect(result.outages.count).toBeGreaterThan(0);
     },
     // Chaos, then up to four settle rounds of 90 s and the final checks.
     (SECONDS + 900) * 1000,
