@@ -278,7 +278,8 @@ export function createStackActivities(deps: ActivityDeps) {
         })
         .catch((err: unknown) => {
           if (isHeatKind(err, 'notFound')) return;
-          throw err;
+          // DELETE_FAILED: no quick retry fixes it; the workflow asks Heat again after a pause.
+          throw asActivityFailure(err);
         });
     },
 

@@ -1,4 +1,4 @@
-import type { StackEngine } from './engine';
+import type { PendingActionFailure, StackEngine } from './engine';
 import type { FaultInput, FaultTable } from './faults';
 import { isRecord, json, type Reply } from './http-util';
 import type { KeystoneEmulator } from './keystone-api';
@@ -104,6 +104,18 @@ export function handleAdmin(
         remaining: typeof input.times === 'number' ? input.times : 1,
       };
       engine.pendingFailures.push(failure);
+      return json(201, { failure });
+    }
+    case 'POST action-failures': {
+      if (input.action !== 'SUSPEND' && input.action !== 'DELETE')
+        return problem(400, 'action must be SUSPEND or DELETE');
+      const failure: PendingActionFailure = {
+        action: input.action,
+        stackName: typeof input.stackName === 'string' ? input.stackName : undefined,
+        reason: typeof input.reason === 'string' ? input.reason : undefined,
+        remaining: typeof input.times === 'number' ? input.times : 1,
+      };
+      engine.pendingActionFailures.push(failure);
       return json(201, { failure });
     }
     case 'GET settings':

@@ -89,6 +89,19 @@ export class EmulatorAdminClient {
     await this.call('POST', 'create-failures', input);
   }
 
+  /**
+   * The next suspend or delete (of `stackName` only, when given) ends SUSPEND_FAILED or
+   * DELETE_FAILED with `reason`, `times` times (default 1): a resource that refuses the action.
+   */
+  async failNextAction(input: {
+    action: 'SUSPEND' | 'DELETE';
+    stackName?: string;
+    reason?: string;
+    times?: number;
+  }): Promise<void> {
+    await this.call('POST', 'action-failures', input);
+  }
+
   /** As if someone deleted the stack (name or id) by hand, outside the product. */
   async deleteStackByHand(nameOrId: string): Promise<void> {
     await this.call('POST', `stacks/${encodeURIComponent(nameOrId)}/delete`);

@@ -24,6 +24,15 @@ export interface PendingFailure {
   remaining: number;
 }
 
+/** A suspend or delete that Heat will end *_FAILED, as when a resource refuses it. */
+export interface PendingActionFailure {
+  action: 'SUSPEND' | 'DELETE';
+  /** Only this stack; any stack when absent. */
+  stackName?: string;
+  reason?: string;
+  remaining: number;
+}
+
 const NAME = /^[a-zA-Z][a-zA-Z0-9_.-]*$/;
 const STATES_READABLE = ['CREATE', 'UPDATE', 'SUSPEND', 'RESUME', 'CHECK'];
 
@@ -34,6 +43,7 @@ const STATES_READABLE = ['CREATE', 'UPDATE', 'SUSPEND', 'RESUME', 'CHECK'];
 export class StackEngine {
   readonly stacks: EmuStack[] = [];
   readonly pendingFailures: PendingFailure[] = [];
+  readonly pendingActionFailures: PendingActionFailure[] = [];
   readonly deletions = new DeletionLog();
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -232,6 +242,7 @@ export class StackEngine {
     for (const stack of this.stacks) stack.generation++;
     this.stacks.length = 0;
     this.pendingFailures.length = 0;
+    this.pendingActionFailures.length = 0;
     this.deletions.clear();
     this.changed();
   }
@@ -300,7 +311,25 @@ export class StackEngine {
       if (!(await this.pause(this.settings.actionDelayMs, stack, gen))) return;
       this.setResource(resource, action, 'COMPLETE', 'state changed');
     }
+    if (action === 'SUSPEND' && this.takeActionFailure(stack, 'SUSPEND')) return;
     this.setStack(stack, action, 'COMPLETE', `Stack ${action} completed successfully`);
+  }
+
+  /** Ends the stack's action *_FAILED when a failure was asked for it; true when it did. */
+  private takeActionFailure(stack: EmuStack, action: PendingActionFailure['action']): boolean {
+    const index = this.pendingActionFailures.findIndex(
+      (f) => f.action === action && (!f.stackName || f.stackName === stack.name),
+    );
+    const pending = this.pendingActionFailures[index];
+    if (!pending) return false;
+    if (--pending.remaining <= 0) this.pendingActionFailures.splice(index, 1);
+    const reason =
+      pending.reason ??
+      (action === 'DELETE'
+        ? 'Resource DELETE failed: Conflict: resources.machine: Port is still in use'
+        : 'Resource SUSPEND failed: Error: resources.machine: Suspend of instance failed');
+    this.setStack(stack, action, 'FAILED', reason);
+    return true;
   }
 
   private async runDelete(
@@ -315,6 +344,7 @@ export class StackEngine {
       if (!(await this.pause(wait, stack, gen))) return;
       this.setResource(resource, 'DELETE', 'COMPLETE', 'state changed');
     }
+    if (action === 'DELETE' && this.takeActionFailure(stack, 'DELETE')) return;
     if (action === 'ROLLBACK') {
       stack.rolledBack = true;
       stack.updatedTime = Date.now();

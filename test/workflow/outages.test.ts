@@ -104,6 +104,50 @@ describe('stack actions through a Heat outage', () => {
     expect(await env.store.capacity.holderOf(labId)).toBeNull();
   }, 120_000);
 
+  it('asks Heat again to delete a stack whose delete ended DELETE_FAILED, and ends only as deleted', async () => {
+    const { labId } = await env.launch({ learnerId: 'anon-delete-failed' });
+    const ready = await env.waitForState(labId, 'ready');
+    await env.emulator.admin.failNextAction({
+      action: 'DELETE',
+      stackName: ready.stack!.name,
+      times: 2,
+    });
+    const handle = env.client.workflow.getHandle(labId);
+    await handle.executeUpdate(deleteLabUpdate, { args: [{ version: 1 }] });
+    const during = await statusReason(
+      labId,
+      /^delete of .*: refused by Heat since .*DELETE_FAILED/,
+    );
+    expect(during.state).toBe('deleting');
+    await handle.result();
+    expect(await stacksOf(labId)).toEqual([{ name: ready.stack!.name, status: 'DELETE_COMPLETE' }]);
+    expect(await env.store.capacity.holderOf(labId)).toBeNull();
+  }, 120_000);
+
+  it('leaves the lab ready with its stack when Heat refuses the suspend itself (SUSPEND_FAILED)', async () => {
+    const { labId } = await env.launch({ learnerId: 'anon-suspend-refused' });
+    const ready = await env.waitForState(labId, 'ready');
+    // More refusals than any retry policy tries: Heat will not suspend this stack.
+    await env.emulator.admin.failNextAction({
+      action: 'SUSPEND',
+      stackName: ready.stack!.name,
+      times: 8,
+    });
+    const handle = env.client.workflow.getHandle(labId);
+    await handle.executeUpdate(suspendLabUpdate, { args: [{ version: 1 }] });
+    const after = await eventually('the lab to be ready again', async () => {
+      const s = await env.status(labId);
+      return s.state === 'ready' && /^suspend refused by Heat/.test(s.statusReason ?? '')
+        ? s
+        : undefined;
+    });
+    expect(after.stack?.name).toBe(ready.stack!.name);
+    expect(await stacksOf(labId)).toEqual([{ name: ready.stack!.name, status: 'SUSPEND_FAILED' }]);
+    expect(await env.store.capacity.holderOf(labId)).toBe('cloud-a');
+    await handle.executeUpdate(deleteLabUpdate, { args: [{ version: 1 }] });
+    await handle.result();
+  }, 120_000);
+
   it('finds a stack whose create Heat took but never confirmed, by its name, and deletes it', async () => {
     const labId = env.labId({ learnerId: 'anon-unconfirmed' });
     const name = `demo-${labId.slice(4)}-g1`;
