@@ -30,8 +30,9 @@ const DAY = {
 const COURSE = 'course-v1:Bench+Pools+2026';
 
 /**
- * The pool is sized to the arrival rate as the README says: the launches that arrive while one
- * stack is rebuilt (build time x arrival rate), plus one for the arrival that comes first.
+ * The pool is sized to the arrival rate as docs/operations.md (Warm pools) says: the launches
+ * that arrive while one stack is rebuilt (build time x arrival rate), plus one for the arrival
+ * that comes first.
  */
 export function poolSizeFor(scale: Pick<PoolScale, 'createMs' | 'arrivalEveryMs'>): number {
   return Math.ceil(scale.createMs / scale.arrivalEveryMs) + 1;

@@ -1,4 +1,4 @@
-/** labctl: support staff's CLI over the HTTP API. See `labctl --help` and the README. */
+/** labctl: support staff's CLI over the HTTP API. See `labctl --help` and docs/operations.md. */
 import { CommanderError } from 'commander';
 import { readLabctlEnvironment } from '../config';
 import { buildProgram } from './labctl/commands';

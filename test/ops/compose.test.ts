@@ -6,7 +6,8 @@ import { LAB_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 
 /**
  * The deployment files checked without a Docker engine: what docker-compose.yml, the Dockerfile,
- * .env.example and config/compose.yaml must say for the README's deployment steps to work.
+ * .env.example and config/compose.yaml must say for the deployment steps of docs/operations.md
+ * to work.
  */
 const ROOT = join(__dirname, '../..');
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
@@ -45,10 +46,10 @@ const envFile = (text: string): Record<string, string> =>
       .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
   );
 const example = envFile(read('.env.example'));
-const readme = read('README.md');
+const operations = read('docs/operations.md');
 
 describe('docker-compose.yml', () => {
-  it('has every service the README lists, with pinned official images', () => {
+  it('has every service docs/operations.md lists, with pinned official images', () => {
     expect(Object.keys(services).sort()).toEqual(
       [
         'api',
@@ -67,7 +68,7 @@ describe('docker-compose.yml', () => {
     expect(service('temporal-setup').image).toBe(service('temporal-schema').image);
     expect(service('temporal-ui').image).toMatch(/^temporalio\/ui:\d+\.\d+\.\d+$/);
     expect(service('mongo').image).toMatch(/^mongo:\d+\.\d+$/);
-    for (const name of Object.keys(services)) expect(readme).toContain(`\`${name}\``);
+    for (const name of Object.keys(services)) expect(operations).toContain(`\`${name}\``);
   });
 
   it('runs the API and the worker from the one Dockerfile, with their own entrypoints', () => {
@@ -99,8 +100,8 @@ describe('docker-compose.yml', () => {
     expect(service('temporal').ports).toEqual(['127.0.0.1:7233:7233']);
     for (const name of ['mongo', 'postgresql', 'worker'])
       expect(service(name).ports).toBeUndefined();
-    expect(readme).toContain('http://127.0.0.1:8233');
-    expect(readme).toContain('http://127.0.0.1:8080');
+    expect(operations).toContain('http://127.0.0.1:8233');
+    expect(operations).toContain('http://127.0.0.1:8080');
   });
 
   it('health-checks every long-running service and starts them in order', () => {
@@ -159,7 +160,7 @@ describe('docker-compose.yml', () => {
   });
 });
 
-describe('the README deployment steps', () => {
+describe('the deployment steps of docs/operations.md', () => {
   it('use the files and commands of this deployment', () => {
     for (const step of [
       'cp .env.example .env',
@@ -169,8 +170,8 @@ describe('the README deployment steps', () => {
       'curl -s http://127.0.0.1:8080/readyz',
       'docker compose up -d --scale worker=3',
     ])
-      expect(readme.replace(/\s+/g, ' ')).toContain(step);
-    // The mounts the README says make a config change a restart, not a rebuild.
+      expect(operations.replace(/\s+/g, ' ')).toContain(step);
+    // The mounts docs/operations.md says make a config change a restart, not a rebuild.
     expect(service('worker').volumes).toEqual([
       './config:/app/config:ro',
       './heat-templates:/app/heat-templates:ro',
@@ -179,7 +180,7 @@ describe('the README deployment steps', () => {
 });
 
 describe('.env.example and config/compose.yaml', () => {
-  it('holds every secret and token the README names, with placeholders only', () => {
+  it('holds every secret and token docs/operations.md names, with placeholders only', () => {
     for (const name of [
       'LABS_SERVICE_TOKENS',
       'LABS_ADMIN_TOKENS',
@@ -189,7 +190,7 @@ describe('.env.example and config/compose.yaml', () => {
       'POSTGRES_PASSWORD',
     ]) {
       expect(example[name]).toBeDefined();
-      expect(readme).toContain(name);
+      expect(operations).toContain(name);
     }
     expect(example.LABS_SECRETS_KEY).toMatch(/REPLACE/);
   });

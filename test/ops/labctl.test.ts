@@ -130,7 +130,8 @@ describe('labctl against a running API', () => {
     const failed = await run('list', '--course', COURSE, '--state', 'failed');
     expect(failed.stdout).toMatch(new RegExp(`^${id}\\s+failed\\s+`, 'm'));
 
-    // What the README tells support staff to pipe into `xargs -n1 labctl retry --wait`.
+    // What docs/operations.md (Runbook) tells support staff to pipe into
+    // `xargs -n1 labctl retry --wait`.
     const ids = await run('list', '--course', COURSE, '--state', 'failed', '--all', '-q');
     expect(ids.stdout).toBe(`${id}\n`);
 

@@ -2,8 +2,9 @@ import { eventually } from '../api/api-env';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
 
 /**
- * What support staff do in Temporal UI: find labs by search attribute with the README's queries,
- * and read in the current details what a lab is doing and why.
+ * What support staff do in Temporal UI: find labs by search attribute with the queries of
+ * docs/operations.md ("Temporal UI: finding labs"), and read in the current details what a lab
+ * is doing and why.
  */
 describe('Temporal UI: labs findable by search attributes, with details in words', () => {
   let env: LabEnv;
@@ -25,7 +26,7 @@ describe('Temporal UI: labs findable by search attributes, with details in words
     return meta.currentDetails ?? '';
   };
 
-  it('answers the README queries for failed labs of a course, a learner, a lab and a provider', async () => {
+  it('answers the docs/operations.md queries for failed labs of a course, a learner, a lab and a provider', async () => {
     const course = 'course-v1:Org+Vis101+2026';
     const broken = await env.launch({ courseId: course, learnerId: 'anon-vis-1', lab: 'broken' });
     const fine = await env.launch({ courseId: course, learnerId: 'anon-vis-2' });

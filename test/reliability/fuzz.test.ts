@@ -384,7 +384,7 @@ describe('fuzzing the API: generated requests to every route', () => {
     expect(got).toEqual(want);
   });
 
-  it("answers the same with or without a TLS proxy's X-Forwarded-* headers (README: Security)", async () => {
+  it("answers the same with or without a TLS proxy's X-Forwarded-* headers (docs/operations.md: Security)", async () => {
     const forwarded = {
       'X-Forwarded-Proto': 'https',
       'X-Forwarded-For': '203.0.113.7, 10.0.0.1',

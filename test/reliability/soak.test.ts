@@ -52,7 +52,7 @@ describe('chaos soak: random labs under faults, cloud outages and kills of the w
       // and an activity) once per policy refresh and per idleTimeout of activity. At 1 s and
       // 3 s each of the long run's ~125 live labs woke every second or so; at 30 s and 10 s it
       // is ~12 wakes a second, about what 10,000 labs at idleTimeout 10m make. (Both rates saw
-      // ~100 workflow tasks a minute pass their 10 s timeout on two cores: see the README.)
+      // ~100 workflow tasks a minute pass their 10 s timeout on two cores: see docs/benchmarks.md.)
       idleTimeout: LONG ? '10s' : '3s',
       deleteAfter: '20s',
       policyRefresh: LONG ? '30s' : '1s',

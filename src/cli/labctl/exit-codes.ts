@@ -1,6 +1,6 @@
 /**
- * labctl's exit codes, for scripts (the README lists them). 4xx and 5xx are told apart because
- * a script should retry an unavailable API, not a refused request.
+ * labctl's exit codes, for scripts (docs/operations.md lists them). 4xx and 5xx are told apart
+ * because a script should retry an unavailable API, not a refused request.
  */
 export const EXIT = {
   ok: 0,
