@@ -2,21 +2,50 @@ import type { ActivityDeps } from './context';
 
 /** At most this many queue entries are woken (or checked for a live workflow) at a time. */
 const WAKE_BATCH = 20;
+/**
+ * A lab blocked behind others while slots are free checks, at most this often per provider and
+ * worker process, whether the labs ahead still have a workflow. Read-only and bounded: waking
+ * them instead made every blocked poll a burst of signals, workflow tasks and activities.
+ */
+const RECONCILE_EVERY_MS = 30_000;
 
 export function createCapacityActivities(deps: ActivityDeps) {
   const limitOf = (provider: string): number =>
     deps.config.providers.find((p) => p.name === provider)?.capacity ?? 0;
   const now = () => deps.now?.() ?? new Date();
+  const lastReconciled = new Map<string, number>();
+
+  /**
+   * Removes the entries of the oldest labs queued for `provider` whose workflow is gone (at
+   * most once per RECONCILE_EVERY_MS per provider). Returns how many it removed.
+   */
+  async function dropDeadWaiters(provider: string): Promise<number> {
+    const alive = deps.isLabAlive;
+    const last = lastReconciled.get(provider) ?? 0;
+    if (!alive || Date.now() - last < RECONCILE_EVERY_MS) return 0;
+    lastReconciled.set(provider, Date.now());
+    const oldest = await deps.store.capacity.oldestWaiters(provider, WAKE_BATCH);
+    const answers = await Promise.all(oldest.map((w) => alive(w._id).catch(() => true)));
+    const dead = oldest.filter((_, i) => !answers[i]);
+    for (const w of dead) {
+      deps.logger.warn(
+        { labId: w._id, provider },
+        'removed the queue entry of a lab whose workflow is gone',
+      );
+      await deps.store.capacity.dequeue(w._id);
+    }
+    return dead.length;
+  }
 
   /**
    * Wakes the oldest labs queued for `provider` (skipping `except`) until `wanted` live ones
    * were told, removing the entries of labs whose workflow is gone on the way: a dead entry
    * would otherwise block every lab behind it. Returns how many dead entries it removed.
    */
-  async function wakeWaiters(provider: string, wanted: number, except?: string): Promise<number> {
+  async function wakeWaiters(provider: string, wanted: number): Promise<number> {
     let woken = 0;
     let removed = 0;
-    const seen = new Set<string>(except ? [except] : []);
+    const seen = new Set<string>();
     while (woken < wanted) {
       const batch = (await deps.store.capacity.oldestWaiters(provider, seen.size + WAKE_BATCH))
         .filter((w) => !seen.has(w._id))
@@ -77,7 +106,7 @@ export function createCapacityActivities(deps: ActivityDeps) {
                 deps.store.capacity.free(provider, limitOf(provider)),
               ]);
         // Slots are free but labs queued earlier should take them: unless those labs are gone.
-        if (ahead >= free && free > 0 && (await wakeWaiters(provider, free, input.labId)) > 0) {
+        if (ahead >= free && free > 0 && (await dropDeadWaiters(provider)) > 0) {
           const aheadNow = await deps.store.capacity.waitingAhead(input.labId, provider);
           if (aheadNow >= free) continue;
         } else if (ahead >= free) continue;

@@ -16,6 +16,11 @@ export interface ActivityDeps {
    * the lab's workflow is gone, so its queue entry can be removed.
    */
   wakeQueuedLab: (labId: string, provider: string) => Promise<boolean>;
+  /**
+   * Whether the lab's workflow still runs (read-only: nothing is woken). Absent in tests that
+   * need no queue reconciliation: every queued lab then counts as alive.
+   */
+  isLabAlive?: (labId: string) => Promise<boolean>;
   /** Tells a lab's pool workflow that one of its stacks was claimed, so it refills at once. */
   wakePool: (lab: string) => Promise<void>;
   /** Template files are read from here (heat-templates/). */

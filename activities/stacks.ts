@@ -206,8 +206,9 @@ export function createStackActivities(deps: ActivityDeps) {
     /**
      * Suspends the stack and waits for SUSPEND_COMPLETE. A stack mid-action is left to settle
      * first (Heat answers a suspend during CREATE_IN_PROGRESS with a stuck SUSPEND_FAILED);
-     * SUSPEND_FAILED throws, and Temporal's retry policy asks Heat again after a backoff. Null
-     * when Heat says the stack is gone (404 or DELETE_*): there is nothing left to suspend.
+     * SUSPEND_FAILED throws SuspendFailed (retried a few times; when the attempts run out, the
+     * lab stays ready and tries again later). Null when Heat says the stack is gone (404 or
+     * DELETE_*): there is nothing left to suspend.
      */
     async suspendStack(input: StackTarget & { deadline: number }): Promise<StackInfo | null> {
       const heat = deps.heat(input.provider);

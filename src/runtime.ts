@@ -11,7 +11,7 @@ import { DEFAULT_CLIENT_WATCH, openStore, type Store } from './store';
 import { connectTemporal } from './temporal/connection';
 import { ensureMaintenanceWorkflow } from './temporal/maintenance';
 import { ensurePoolWorkflows, poolWaker } from './temporal/pools';
-import { queuedLabWaker } from './temporal/queue-waker';
+import { labLiveness, queuedLabWaker } from './temporal/queue-waker';
 import { createLabWorker } from './temporal/worker';
 
 export interface Endpoints {
@@ -85,6 +85,7 @@ export async function startRuntime(options: {
       logger: logger.child({ role: 'activities' }),
       templatesDir: TEMPLATES_DIR,
       wakeQueuedLab: queuedLabWaker(client),
+      isLabAlive: labLiveness(client),
       wakePool: poolWaker(client, endpoints.taskQueue),
     });
     const workerConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });

@@ -20,8 +20,9 @@ function heatRetry(maximumAttempts: number): RetryPolicy {
 }
 
 /**
- * Heat calls: a refused suspend/resume (e.g. SUSPEND_FAILED while VMs reboot) or a 5xx is retried
- * with backoff, then surfaced; errors no retry fixes (bad template, quota) are non-retryable.
+ * Heat calls of builds (create, a pool's suspend, a claimed pool stack's resume): a 5xx or a
+ * refused action is retried with backoff, then surfaced (the build fails over or fails); errors no
+ * retry fixes (bad template, quota) are non-retryable.
  */
 export const heatActivities = proxyActivities<Activities>({
   startToCloseTimeout: '15m',

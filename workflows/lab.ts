@@ -57,7 +57,7 @@ import {
 const QUEUE_POLL_MS = 30_000;
 /** Deadline for a delete to reach DELETE_COMPLETE. */
 const DELETE_TIMEOUT_MS = 15 * 60_000;
-/** Deadline for a suspend or resume (each attempt; Temporal retries a refused one with backoff). */
+/** Deadline for one attempt of a suspend or resume (the lab's persist() tries again after it). */
 const ACTION_TIMEOUT_MS = 10 * 60_000;
 /**
  * Patch: policy reads are regular activities. As local activities they held the workflow task
@@ -82,8 +82,11 @@ const RETRY_MAX_MS = 5 * 60_000;
 const SUSPEND_REFUSED_BACKOFF_MS = 15 * 60_000;
 /** How often a running lab whose policy is unknown (removed from the configuration) looks again. */
 const UNKNOWN_POLICY_RECHECK_MS = 5 * 60_000;
-/** Lab error codes of Heat answers that refuse an action, as opposed to Heat being unreachable. */
-const REFUSAL_CODES = ['suspend_failed', 'resume_failed', 'create_failed', 'quota', 'bad_template'];
+/**
+ * Lab error codes of Heat answers that refuse an action (create_failed: a stack that ended
+ * *_FAILED, DELETE_FAILED included), as opposed to Heat being unreachable.
+ */
+const REFUSAL_CODES = ['suspend_failed', 'resume_failed', 'create_failed'];
 
 export async function labWorkflow(
   input: LabWorkflowInput & { historyLimit?: number },
@@ -811,7 +814,9 @@ class LabRun {
         const since = clock(failingSince);
         this.snapshot.statusReason = REFUSAL_CODES.includes(error.code)
           ? `${what}: refused by Heat since ${since} (${error.message}), retrying`
-          : `${what}: Heat unavailable since ${since}, retrying`;
+          : error.code === 'stack_busy'
+            ? `${what}: the stack has been busy in Heat since ${since} (${error.message}), retrying`
+            : `${what}: Heat unavailable since ${since}, retrying`;
         const pause = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(attempt - 1, 16));
         if (this.snapshot.statusReason !== recorded) {
           recorded = this.snapshot.statusReason;
@@ -966,6 +971,7 @@ function labErrorOf(err: unknown): LabError {
         SuspendFailed: 'suspend_failed',
         ResumeFailed: 'resume_failed',
         StackGone: 'stack_gone',
+        StackBusy: 'stack_busy',
         HeatUnavailableError: 'heat_unavailable',
         HeatTimeoutError: 'heat_timeout',
         HeatUnauthorizedError: 'heat_unauthorized',

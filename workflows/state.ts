@@ -48,7 +48,11 @@ export function isActionAllowed(action: LabAction, state: LabState): boolean {
 }
 
 export interface LabError {
-  /** Stable, machine-readable: create_failed, launch_timeout, quota, no_provider, suspend_failed, ... */
+  /**
+   * Stable, machine-readable: create_failed, launch_timeout, quota, bad_template, no_provider,
+   * unknown_lab, stack_gone, no_stack, suspend_failed (old labs), heat_unavailable, heat_timeout,
+   * heat_unauthorized, heat_error (lab.ts labErrorOf maps failure types to them).
+   */
   code: string;
   message: string;
 }

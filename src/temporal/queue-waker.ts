@@ -6,6 +6,18 @@ import { capacityFreedSignal } from '../../workflows/messages';
  * started): the caller removes its queue entry, which would otherwise block the labs behind it
  * (first come, first served) and the pools' refills forever.
  */
+/** Whether a lab's workflow still runs: a describe, which wakes nothing. */
+export function labLiveness(client: Client): (labId: string) => Promise<boolean> {
+  return async (labId) => {
+    try {
+      return (await client.workflow.getHandle(labId).describe()).status.name === 'RUNNING';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  };
+}
+
 export function queuedLabWaker(
   client: Client,
 ): (labId: string, provider: string) => Promise<boolean> {

@@ -1,3 +1,6 @@
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { poolWorkflowId } from '../../workflows/pool-messages';
 import { unconfirmedCreate } from '../support/heat-faults';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
@@ -38,5 +41,11 @@ describe('a pool stack whose create was never confirmed', () => {
       150_000,
     );
     await waitForPool(env, 1, 90_000);
+    // The pool's history through the patched path, replayed by durability.test.ts.
+    if (process.env.LABS_RECORD_HISTORIES)
+      writeFileSync(
+        join(__dirname, '../fixtures/histories/pool-v2-unconfirmed-create.json'),
+        historyToJSON(await pool.fetchHistory()),
+      );
   }, 240_000);
 });

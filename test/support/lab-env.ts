@@ -18,7 +18,7 @@ import { DEFAULT_CLIENT_WATCH, openStore, type Store } from '../../src/store';
 import { launchLab, type LaunchRequest } from '../../src/temporal/launch';
 import { labIdFor } from '../../src/temporal/ids';
 import { ensurePoolWorkflows, poolWaker } from '../../src/temporal/pools';
-import { queuedLabWaker } from '../../src/temporal/queue-waker';
+import { labLiveness, queuedLabWaker } from '../../src/temporal/queue-waker';
 import { createLabWorker } from '../../src/temporal/worker';
 import { labStatusQuery } from '../../workflows/messages';
 import type { LabSnapshot, LabState } from '../../workflows/state';
@@ -214,6 +214,7 @@ export async function startLabEnv(
         pollIntervalMs: { min: 50, max: 250 },
         now: options.now,
         wakeQueuedLab: queuedLabWaker(client),
+        isLabAlive: labLiveness(client),
         wakePool: poolWaker(client, taskQueue),
       });
       const w = await createLabWorker({

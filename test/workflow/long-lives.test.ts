@@ -101,10 +101,11 @@ describe('labs that live long', () => {
   it('removes a queue entry whose workflow is gone, so the labs behind it get capacity', async () => {
     await env.store.capacity.enqueue('lab_gone', ['cloud-a'], new Date(Date.now() - 3_600_000));
     const { labId } = await env.launch({ learnerId: 'anon-behind' });
-    await env.waitForState(labId, 'ready');
+    // Reconciliation runs at most every 30 s per provider; a queued lab asks every 30 s.
+    await env.waitForState(labId, 'ready', 75_000);
     await eventually('the dead entry to be gone', async () =>
       (await env.store.capacity.waitingAhead(labId, 'cloud-a')) === 0 ? true : undefined,
     );
     await deleteLab(labId);
-  });
+  }, 120_000);
 });
