@@ -23,6 +23,14 @@ const inProgress = (s: Stack): boolean => s.status.endsWith('_IN_PROGRESS');
  * resumed or suspended, if need be after an outage ends.
  */
 const UNLEAVABLE = ['CREATE_FAILED', 'ROLLBACK_COMPLETE', 'ROLLBACK_FAILED'];
+/**
+ * A resume Heat refused because a resource is still *_IN_PROGRESS, with no action running:
+ * an action asked for during another leaves that resource so for good, and every later resume
+ * or suspend fails the same way (heat-contract.md, "suspend while CREATE_IN_PROGRESS").
+ */
+const stuckInProgress = (s: Stack): boolean =>
+  s.status === 'RESUME_FAILED' &&
+  /State \('\w+', 'IN_PROGRESS'\) invalid for resume/.test(s.statusReason);
 /** The key Heat knows a stack by: its id, or its deterministic name when a create was never confirmed. */
 const keyOf = (ref: StackRef): string => ref.id || ref.name;
 
@@ -243,12 +251,13 @@ export function createStackActivities(deps: ActivityDeps) {
         .catch((err) => Promise.reject(asActivityFailure(err)));
       if (isGone(existing)) return null;
       const settled = await settle(input.provider, input.stack, input.deadline);
-      if (isGone(settled) || UNLEAVABLE.includes(settled.status)) return null;
+      if (isGone(settled) || UNLEAVABLE.includes(settled.status) || stuckInProgress(settled))
+        return null;
       if (!['SUSPEND_COMPLETE', 'SUSPEND_FAILED', 'RESUME_FAILED'].includes(settled.status))
         return stackInfo(settled);
       await heat.resumeStack(input.stack).catch((err) => Promise.reject(asActivityFailure(err)));
       const done = await settle(input.provider, input.stack, input.deadline);
-      if (isGone(done)) return null;
+      if (isGone(done) || stuckInProgress(done)) return null;
       if (done.status !== 'RESUME_COMPLETE') {
         throw ApplicationFailure.retryable(
           `resume of ${done.name} ended ${done.status}: ${done.statusReason}`,

@@ -78,6 +78,62 @@ describe('stack activities', () => {
     expect(Object.keys(stored!.secrets).sort()).toEqual(['password', 'public_ip']);
   });
 
+  const suspendedStack = async (name: string) => {
+    const heat = env.heat('cloud-a');
+    const stack = await createSlowStack(name, 0);
+    await heat.waitForStackStatus(stack, ['CREATE_COMPLETE'], {
+      deadline: Date.now() + 30_000,
+      minIntervalMs: 50,
+    });
+    await heat.suspendStack(stack);
+    await heat.waitForStackStatus(stack, ['SUSPEND_COMPLETE'], {
+      deadline: Date.now() + 30_000,
+      minIntervalMs: 50,
+    });
+    return stack;
+  };
+  const statusOf = async (name: string) =>
+    (await env.emulator.admin.stacks()).find((s) => s.name === name)?.status;
+
+  it('never sends a resume again after an answer that was lost (Heat would fail the stack for good)', async () => {
+    const stack = await suspendedStack('lost-answer-g1');
+    await env.emulator.admin.updateSettings({ actionDelayMs: 400 });
+    try {
+      await env.emulator.admin.injectFault({
+        method: 'POST',
+        path: '/actions$',
+        fault: { kind: 'status', status: 500, afterHandling: true },
+        times: 1,
+      });
+      await expect(env.heat('cloud-a').resumeStack(stack)).rejects.toThrow();
+      const resumed: StackInfo | null = await new MockActivityEnvironment().run(
+        activitiesWith(env.config).resumeStack,
+        { labId: 'lab_lostanswer', provider: 'cloud-a', stack, deadline: Date.now() + 30_000 },
+      );
+      expect(resumed?.status).toBe('RESUME_COMPLETE');
+      expect(await statusOf('lost-answer-g1')).toBe('RESUME_COMPLETE');
+    } finally {
+      await env.emulator.admin.updateSettings({ actionDelayMs: 20 });
+    }
+  });
+
+  it('answers "rebuild" for a stack a second resume left RESUME_FAILED with a resource in progress for good', async () => {
+    const stack = await suspendedStack('stuck-resume-g1');
+    await env.emulator.admin.updateSettings({ actionDelayMs: 400 });
+    try {
+      await env.heat('cloud-a').resumeStack(stack);
+      await env.heat('cloud-a').resumeStack(stack);
+      expect(await statusOf('stuck-resume-g1')).toBe('RESUME_FAILED');
+      const resumed = await new MockActivityEnvironment().run(
+        activitiesWith(env.config).resumeStack,
+        { labId: 'lab_stuckresume', provider: 'cloud-a', stack, deadline: Date.now() + 30_000 },
+      );
+      expect(resumed).toBeNull();
+    } finally {
+      await env.emulator.admin.updateSettings({ actionDelayMs: 20 });
+    }
+  });
+
   it('keeps non-secret outputs public when the workflow passes its last known secret names', async () => {
     const stack = await createSlowStack('carried-outputs-g1', 0);
     await env.heat('cloud-a').waitForStackStatus(stack, ['CREATE_COMPLETE'], {
