@@ -75,8 +75,15 @@ const DEFAULT_HISTORY_LIMIT = 2_000;
  * creates nothing, and a queued lab continues as new.
  */
 const SURVIVE_OUTAGES = 'survive-heat-outages';
-/** The first pause between the lab's own retries of a stack action; it doubles up to the next. */
+/**
+ * The first pause between the lab's own retries of a stack action; it doubles up to a minute,
+ * so a lab moves within a minute of Heat coming back (a 5-minute cap left labs waiting out
+ * their backoff long after a short outage, in the soak). After half an hour of failures the
+ * pause grows to 5 minutes, which keeps a day-long outage to a few hundred history events.
+ */
 const RETRY_FIRST_MS = 5_000;
+const RETRY_CAP_MS = 60_000;
+const RETRY_LONG_OUTAGE_MS = 30 * 60_000;
 const RETRY_MAX_MS = 5 * 60_000;
 /** After Heat refused a suspend outright (SUSPEND_FAILED), an idle lab tries again this much later. */
 const SUSPEND_REFUSED_BACKOFF_MS = 15 * 60_000;
@@ -783,9 +790,9 @@ class LabRun {
    * Runs a stack action until Heat has done it. A failure (Heat down, a timeout, a 401 after a
    * password rotation, an action Heat refused) never deletes the stack: the lab's statusReason
    * says what is wrong since when (API, labctl, Temporal UI), and the action is tried again
-   * after a pause that doubles up to RETRY_MAX_MS, for as long as it takes. `until` ends the
-   * wait between attempts (something the learner or staff asked for comes first); `isFinal`
-   * ends it on an answer no retry fixes. The audit trail gets one line per kind of failure,
+   * after a pause that doubles up to a minute (5 minutes after half an hour), for as long as it
+   * takes. `until` ends the wait between attempts (something the learner or staff asked for
+   * comes first); `isFinal` ends it on an answer no retry fixes. The audit trail gets one line per kind of failure,
    * not one per attempt.
    */
   private async persist<T>(
@@ -817,7 +824,8 @@ class LabRun {
           : error.code === 'stack_busy'
             ? `${what}: the stack has been busy in Heat since ${since} (${error.message}), retrying`
             : `${what}: Heat unavailable since ${since}, retrying`;
-        const pause = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(attempt - 1, 16));
+        const cap = Date.now() - failingSince < RETRY_LONG_OUTAGE_MS ? RETRY_CAP_MS : RETRY_MAX_MS;
+        const pause = Math.min(cap, RETRY_FIRST_MS * 2 ** Math.min(attempt - 1, 16));
         if (this.snapshot.statusReason !== recorded) {
           recorded = this.snapshot.statusReason;
           await this.record(`${recorded} (${error.code}: ${error.message})`);
@@ -853,7 +861,7 @@ class LabRun {
         } catch (err) {
           if (isCancellation(err)) throw err;
           failures += 1;
-          await sleep(Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16)));
+          await sleep(Math.min(RETRY_CAP_MS, RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16)));
         }
       }
       this.sweeping = false;
