@@ -4,7 +4,7 @@ import type { HeatClient } from '../../src/openstack';
 import { SecretBox } from '../../src/secrets/envelope';
 import { poolWaker } from '../../src/temporal/pools';
 import { SECRETS_KEY, startLabEnv, type LabEnv } from '../support/lab-env';
-import { waitFor } from '../support/wait';
+import { eventually, waitFor } from '../support/wait';
 import { waitForPool } from './pool-env';
 
 /** A promise and the function that settles it. */
@@ -30,7 +30,11 @@ describe('a pool looking while a lab checks its claim', () => {
   afterAll(() => env.close());
 
   it('neither forgets nor takes back the stack until the lab has decided, then replaces it', async () => {
-    const [pooled] = await env.store.pools.readyStacks('demo');
+    // The pool's query says ready a moment before its record reaches Mongo.
+    const [pooled] = await eventually('the ready pool stack to be recorded', async () => {
+      const ready = await env.store.pools.readyStacks('demo');
+      return ready.length > 0 ? ready : undefined;
+    });
     const gone = pooled!._id;
     await env.emulator.admin.deleteStackByHand(gone);
 
