@@ -24,7 +24,11 @@ export function waitForPool(env: LabEnv, ready: number, timeoutMs = 60_000): Pro
     `the pool to hold ${ready} ready stacks`,
     async () => {
       last = await poolStatus(env).catch(() => last);
-      return last && last.ready === ready && last.building === 0 ? last : undefined;
+      if (!last || last.ready !== ready || last.building !== 0) return undefined;
+      // The workflow counts a stack ready a moment before its record reaches Mongo, and
+      // launches claim from the records: wait for both to agree.
+      const recorded = await env.store.pools.readyStacks(last.lab);
+      return recorded.length === ready ? last : undefined;
     },
     timeoutMs,
   ).catch((err: Error) => {
