@@ -76,6 +76,13 @@ const DEFAULT_HISTORY_LIMIT = 2_000;
  */
 const SURVIVE_OUTAGES = 'survive-heat-outages';
 /**
+ * Patch: a lab whose suspend, resume, delete or reset Heat keeps failing continues as new
+ * between attempts once its history is long, and the new run tries the action again. A lab
+ * held `suspending` for days by a stack Heat refuses to delete would otherwise grow tens of
+ * thousands of events, and every replay of it (after a worker restart) costs that much.
+ */
+const CONTINUE_WHILE_RETRYING = 'continue-while-retrying';
+/**
  * The first pause between the lab's own retries of a stack action; it doubles up to a minute,
  * so a lab moves within a minute of Heat coming back (a 5-minute cap left labs waiting out
  * their backoff long after a short outage, in the soak). After half an hour of failures the
@@ -118,6 +125,8 @@ class LabRun {
   private sweeping = false;
   /** When the current suspend began (workflow time), to tell a returning learner from a late heartbeat. */
   private suspendingSince: number | undefined;
+  /** Since when the action in progress has failed, when an earlier run carried it over. */
+  private carriedFailingSince: number | undefined;
   private readonly historyLimit: number;
   private readonly initialSeq: number;
 
@@ -144,6 +153,8 @@ class LabRun {
     this.suspendRetryAt = carried?.suspendRetryAt ?? 0;
     this.unconfirmed = carried?.unconfirmed ?? [];
     this.lastActivityAt = carried?.lastActivityAt ?? now;
+    this.carriedFailingSince = carried?.failingSince;
+    this.suspendingSince = carried?.suspendingSince;
     // Projection writes are ordered by seq; a new life of a deleted lab (a new run) must write
     // over the old life's document, so a fresh run starts from its start time in ms, which is
     // above any seq an earlier life reached (each transition takes at least a millisecond).
@@ -604,6 +615,7 @@ class LabRun {
       // A learner back, a reset or a delete come before a suspend that Heat holds up.
       until: () => this.hasIntent('delete', 'reset', 'resume', 'launch', 'retry'),
       isFinal: (error) => error.code === 'suspend_failed',
+      restartable: true,
     });
     if (outcome.done && outcome.value)
       return this.transition(
@@ -662,6 +674,7 @@ class LabRun {
     if (patched(SURVIVE_OUTAGES)) {
       const outcome = await this.persist(`resume of ${stack.name}`, () => resumeIt(), {
         until: () => this.hasIntent('delete', 'reset'),
+        restartable: true,
       });
       if (!outcome.done) {
         const next = this.takeIntent('delete', 'reset');
@@ -771,8 +784,12 @@ class LabRun {
         deadline: Date.now() + DELETE_TIMEOUT_MS,
       };
       if (patched(SURVIVE_OUTAGES))
-        await this.persist(`delete of ${stack.name}`, () =>
-          heatActionActivities.deleteStack(input),
+        await this.persist(
+          `delete of ${stack.name}`,
+          () => heatActionActivities.deleteStack(input),
+          // A delete or a reset starts with this delete; elsewhere (a failed build, a broken
+          // stack at resume) the state handler would not come back to it.
+          { restartable: why === 'delete' || why === 'reset' },
         );
       else await heatActivities.deleteStack(input);
     }
@@ -798,9 +815,18 @@ class LabRun {
   private async persist<T>(
     what: string,
     action: () => Promise<T>,
-    options: { until?: () => boolean; isFinal?: (error: LabError) => boolean } = {},
+    options: {
+      until?: () => boolean;
+      isFinal?: (error: LabError) => boolean;
+      /** The lab's state handler starts this action over in a new run (see CONTINUE_WHILE_RETRYING). */
+      restartable?: boolean;
+    } = {},
   ): Promise<{ done: true; value: T } | { done: false; error?: LabError }> {
     let failingSince: number | null = null;
+    if (options.restartable) {
+      failingSince = this.carriedFailingSince ?? null;
+      this.carriedFailingSince = undefined;
+    }
     let recorded = '';
     for (let attempt = 1; ; attempt++) {
       try {
@@ -836,6 +862,8 @@ class LabRun {
           this.snapshot.statusReason = null;
           return { done: false };
         }
+        if (options.restartable && patched(CONTINUE_WHILE_RETRYING))
+          await this.continueAsNewIfLong(failingSince);
       }
     }
   }
@@ -946,7 +974,8 @@ class LabRun {
     setCurrentDetails(describeLab(this.snapshot, this.lastReason, waitingFor));
   }
 
-  private async continueAsNewIfLong(): Promise<void> {
+  /** `failingSince`: a stack action failing since then, started over by the new run. */
+  private async continueAsNewIfLong(failingSince?: number): Promise<void> {
     const info = workflowInfo();
     if (!info.continueAsNewSuggested && info.historyLength < this.historyLimit) return;
     await condition(allHandlersFinished);
@@ -960,6 +989,10 @@ class LabRun {
         policy: this.policy,
         suspendRetryAt: this.suspendRetryAt,
         unconfirmed: this.unconfirmed,
+        ...(failingSince !== undefined ? { failingSince } : {}),
+        ...(this.snapshot.state === 'suspending' && this.suspendingSince !== undefined
+          ? { suspendingSince: this.suspendingSince }
+          : {}),
       },
     });
   }

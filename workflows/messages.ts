@@ -63,6 +63,12 @@ export interface CarriedState {
   suspendRetryAt?: number;
   /** Stacks whose create was never confirmed, still to be deleted by name. */
   unconfirmed?: Array<{ provider: string; stackName: string }>;
+  /**
+   * Carried by a run that continued as new while Heat kept failing a stack action: since when
+   * (epoch ms) it has failed, and when the suspend in progress began.
+   */
+  failingSince?: number;
+  suspendingSince?: number;
 }
 
 export type LabIntent = 'launch' | 'suspend' | 'reset' | 'delete' | 'retry' | 'resume';

@@ -1,3 +1,6 @@
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Config } from '../../src/config';
 import {
   capacityFreedSignal,
@@ -7,6 +10,7 @@ import {
   suspendLabUpdate,
   type LabWorkflowInput,
 } from '../../workflows/messages';
+import { heatOutage } from '../support/heat-faults';
 import { eventually, waitFor } from '../support/wait';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
 
@@ -23,6 +27,7 @@ describe('labs that live long', () => {
     await env.startWorker();
   });
   afterAll(() => env.close());
+  afterEach(() => env.emulator.admin.clearFaults());
 
   const start = (learnerId: string, historyLimit: number) => {
     const input: LabWorkflowInput & { historyLimit: number } = {
@@ -97,6 +102,41 @@ describe('labs that live long', () => {
       await deleteLab(labId);
     }
   }, 120_000);
+
+  it('continues a lab whose suspend Heat keeps failing as new, and the new run suspends the same stack', async () => {
+    const handle = await start('anon-long-outage', 40);
+    const labId = handle.workflowId;
+    const ready = await env.waitForState(labId, 'ready');
+    await heatOutage(env.emulator.admin, 'POST', '/actions$');
+    await env.client.workflow
+      .getHandle(labId)
+      .executeUpdate(suspendLabUpdate, { args: [{ version: 1 }] });
+    const failing = await eventually('the suspend to show the outage', async () => {
+      const s = await env.status(labId);
+      return /^suspend of .*: Heat unavailable since/.test(s.statusReason ?? '') ? s : undefined;
+    });
+    const suspendingRun = (await handle.describe()).runId;
+    // Each attempt adds to the history: the run continues as new between two attempts.
+    await newRun(labId, suspendingRun);
+    const carried = await env.status(labId);
+    expect(carried.state).toBe('suspending');
+    // Still failing since the same time: the new run carries the outage over.
+    expect(carried.statusReason?.match(/since (\S+)/)?.[1]).toBe(
+      failing.statusReason!.match(/since (\S+)/)![1],
+    );
+    const history = await env.client.workflow.getHandle(labId, suspendingRun).fetchHistory();
+    expect(history.events?.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+    if (process.env.LABS_RECORD_HISTORIES)
+      writeFileSync(
+        join(__dirname, '../fixtures/histories/lab-v5-continue-while-retrying-suspend.json'),
+        historyToJSON(history),
+      );
+    await env.emulator.admin.clearFaults();
+    const suspended = await env.waitForState(labId, 'suspended', 90_000);
+    expect(suspended.stack?.name).toBe(ready.stack!.name);
+    expect(suspended.statusReason).toBeNull();
+    await deleteLab(labId);
+  }, 150_000);
 
   it('removes a queue entry whose workflow is gone, so the labs behind it get capacity', async () => {
     await env.store.capacity.enqueue('lab_gone', ['cloud-a'], new Date(Date.now() - 3_600_000));

@@ -6,6 +6,7 @@ import type { LabState } from '../../../workflows/state';
 import type { Dependencies } from '../dependencies';
 import { conflict, expiredHeartbeatToken, notFound } from '../errors';
 import type { ApiMetrics } from '../metrics/registry';
+import { SignalPacer } from './signal-pacer';
 import { LabStateCache } from './state-cache';
 
 export interface HeartbeatOptions {
@@ -13,8 +14,10 @@ export interface HeartbeatOptions {
   flushMs: number;
   /** How long a lab's state read from the projection is trusted. */
   stateTtlMs: number;
-  /** At most one heartbeat signal per suspended lab per this interval. */
+  /** The first repeat of a heartbeat signal to a lab still suspended (see SignalPacer). */
   signalEveryMs: number;
+  /** The longest gap between repeats (default 60 s). */
+  signalAtMostEveryMs?: number;
 }
 
 /**
@@ -22,14 +25,14 @@ export interface HeartbeatOptions {
  * latest time per lab is kept here and flushed every `flushMs` with one bulk write of `$max`
  * updates to the activity collection (so several API replicas never move it backwards), where
  * the workflow reads it when its idle timer fires. Only a learner back on a suspended lab needs
- * the workflow now, and gets one signal per few seconds however many heartbeats arrive.
+ * the workflow now, and gets one signal at once however many heartbeats arrive (SignalPacer).
  */
 /** Activity writes per database round trip. */
 const FLUSH_CHUNK = 100;
 
 export class HeartbeatRelay {
   private pending = new Map<string, number>();
-  private readonly lastSignal = new Map<string, number>();
+  private readonly signals: SignalPacer;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly states: LabStateCache;
   private readonly timer: NodeJS.Timeout;
@@ -58,6 +61,7 @@ export class HeartbeatRelay {
       deps.metrics,
       options.stateTtlMs,
     );
+    this.signals = new SignalPacer(options.signalEveryMs, options.signalAtMostEveryMs ?? 60_000);
     this.timer = setInterval(() => void this.flush(), options.flushMs);
     this.timer.unref();
   }
@@ -129,9 +133,7 @@ export class HeartbeatRelay {
 
   private async write(): Promise<void> {
     this.states.sweep();
-    const now = this.now();
-    for (const [id, sentAt] of this.lastSignal)
-      if (now - sentAt >= this.options.signalEveryMs) this.lastSignal.delete(id);
+    this.signals.sweep(this.now());
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
@@ -171,8 +173,7 @@ export class HeartbeatRelay {
 
   /** Fire and forget: the learner's 204 does not wait on Temporal. */
   private wake(labId: string, state: LabState, at: number): void {
-    if (at - (this.lastSignal.get(labId) ?? -Infinity) < this.options.signalEveryMs) return;
-    this.lastSignal.set(labId, at);
+    if (!this.signals.take(labId, state, at)) return;
     const sending = this.deps.dependencies
       .temporal('heartbeat signal', () =>
         this.deps.client.workflow.getHandle(labId).signal(heartbeatSignal, { version: 1, at }),
@@ -180,7 +181,7 @@ export class HeartbeatRelay {
       .then(() => this.deps.metrics.heartbeatSignals.inc())
       .catch(() => {
         // Let the next heartbeat try again instead of waiting out the interval.
-        this.lastSignal.delete(labId);
+        this.signals.forget(labId);
         this.deps.logger.warn({ labId, workflowId: labId, state }, 'heartbeat signal failed');
       })
       .finally(() => this.inFlight.delete(sending));
