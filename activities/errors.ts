@@ -5,15 +5,10 @@ import {
   HeatOverLimitError,
   HeatStackFailedError,
 } from '../src/openstack/errors';
+import { FailureType } from '../workflows/failures';
 
-/** Failure types the workflow tells apart (ApplicationFailure.type). */
-export const FailureType = {
-  StackFailed: 'StackFailed',
-  LaunchTimeout: 'LaunchTimeout',
-  Quota: 'Quota',
-  BadTemplate: 'BadTemplate',
-  UnknownLab: 'UnknownLab',
-} as const;
+/** The failure types are defined once, in workflow-safe code the lab workflow also reads. */
+export { FailureType };
 
 /**
  * Heat errors no retry can fix (bad template, quota, a stack that ended *_FAILED) become

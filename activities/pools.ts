@@ -1,20 +1,10 @@
 import { labNamed } from '../src/config';
 import type { PoolClaimDocument, PoolStackDocument } from '../src/store';
+import { learnerHeadroom } from '../src/pools/headroom';
 import { poolPlan } from '../src/pools/schedule';
 import type { StackInfo } from '../workflows/state';
 import type { PoolPlan, PoolStackRecord } from '../workflows/pool-messages';
 import type { ActivityDeps } from './context';
-
-/**
- * Share of a provider's capacity that pools always leave to learners: a pool reserves a slot
- * only while at least this much (and at least one slot) stays free after it, and never while a
- * learner waits for that provider.
- */
-export const LEARNER_HEADROOM = 0.1;
-
-export function learnerHeadroom(capacity: number): number {
-  return capacity < 0 ? 0 : Math.max(1, Math.ceil(capacity * LEARNER_HEADROOM));
-}
 
 /** What a lab gets from a successful claim: a suspended stack and the capacity it holds. */
 export interface PoolClaim {
@@ -142,7 +132,7 @@ export function createPoolActivities(deps: ActivityDeps) {
 
     /**
      * Reserves capacity for a pool stack on the first provider where learners keep their
-     * headroom (see LEARNER_HEADROOM) and none is queued; null when there is none. The stack's
+     * headroom (see src/pools/headroom.ts) and none is queued; null when there is none. The stack's
      * name is its capacity holder, so a retry keeps the slot it got.
      */
     async reservePoolCapacity(input: {

@@ -1,5 +1,5 @@
-import { labNamed } from '../src/config';
-import { idleSlackFor, type LabPolicy } from '../workflows/policy';
+import { labPolicyOf } from '../src/config';
+import type { LabPolicy } from '../workflows/policy';
 import type { LabSnapshot, LabState } from '../workflows/state';
 import type { ActivityDeps } from './context';
 
@@ -76,22 +76,9 @@ export function createProjectionActivities(deps: ActivityDeps) {
       labId: string;
       lab: string;
     }): Promise<{ policy: LabPolicy | null; lastActivityAt: number | null }> {
-      const lab = labNamed(deps.config, input.lab);
       const last = await deps.store.activity.lastActivityAt(input.labId);
       return {
-        policy: lab
-          ? {
-              providers: lab.providers.map((p) => p.name),
-              launchTimeout: lab.launchTimeout,
-              idleTimeout: lab.idleTimeout,
-              deleteAfter: lab.deleteAfter,
-              maxLifetime: lab.maxLifetime ?? null,
-              idleSlack: idleSlackFor(deps.config.api.heartbeatFlush),
-              refreshEvery: deps.config.policyRefresh,
-              pooled: lab.pool !== undefined,
-              secretOutputs: lab.secretOutputs ?? [],
-            }
-          : null,
+        policy: labPolicyOf(deps.config, input.lab),
         lastActivityAt: last ? last.getTime() : null,
       };
     },

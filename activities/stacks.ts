@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { labNamed } from '../src/config';
 import type { Stack, StackRef } from '../src/openstack/types';
 import { pollInterval } from '../src/openstack/wait';
+import { LAB_ID_PATTERN } from '../src/temporal/ids';
 import type { StackInfo } from '../workflows/state';
 import type { ActivityDeps } from './context';
 import { asActivityFailure, FailureType, isHeatKind } from './errors';
@@ -78,7 +79,7 @@ export function createStackActivities(deps: ActivityDeps) {
       if (Date.now() + interval > deadline) {
         throw ApplicationFailure.retryable(
           `stack ${stack.name} still ${stack.status} at the deadline`,
-          'StackBusy',
+          FailureType.StackBusy,
         );
       }
       await ctx.sleep(interval);
@@ -126,12 +127,17 @@ export function createStackActivities(deps: ActivityDeps) {
       }
     },
 
-    /** Waits for CREATE_COMPLETE until the launch deadline, writing progress to the lab document. */
+    /**
+     * Waits for CREATE_COMPLETE until the launch deadline, writing progress to the lab document.
+     * A pool builds under its stack's name (`labId` is `pool-...`), which has no lab document:
+     * its progress only heartbeats.
+     */
     async waitForStackCreated(
       input: StackTarget & { generation: number; deadline: number },
     ): Promise<StackInfo> {
       const ctx = Context.current();
       const heat = deps.heat(input.provider);
+      const hasLabDocument = LAB_ID_PATTERN.test(input.labId);
       try {
         const stack = await heat.waitForStackStatus(input.stack, ['CREATE_COMPLETE'], {
           deadline: input.deadline,
@@ -140,6 +146,7 @@ export function createStackActivities(deps: ActivityDeps) {
           onPoll: () => ctx.heartbeat(),
           onProgress: async (progress) => {
             ctx.heartbeat(progress);
+            if (!hasLabDocument) return;
             await deps.store.labs.setProgress(
               input.labId,
               input.generation,
@@ -202,15 +209,6 @@ export function createStackActivities(deps: ActivityDeps) {
       return publicOutputs;
     },
 
-    /** The stack as Heat sees it now, or null when Heat no longer has it (deleted by hand, or gone). */
-    async inspectStack(input: StackTarget): Promise<StackInfo | null> {
-      const stack = await deps
-        .heat(input.provider)
-        .findStack(input.stack.id)
-        .catch((err) => Promise.reject(asActivityFailure(err)));
-      return isGone(stack) ? null : stackInfo(stack);
-    },
-
     /**
      * Suspends the stack and waits for SUSPEND_COMPLETE. A stack mid-action is left to settle
      * first (Heat answers a suspend during CREATE_IN_PROGRESS with a stuck SUSPEND_FAILED);
@@ -233,7 +231,7 @@ export function createStackActivities(deps: ActivityDeps) {
       if (done.status !== 'SUSPEND_COMPLETE') {
         throw ApplicationFailure.retryable(
           `suspend of ${done.name} ended ${done.status}: ${done.statusReason}`,
-          'SuspendFailed',
+          FailureType.SuspendFailed,
         );
       }
       return stackInfo(done);
@@ -261,7 +259,7 @@ export function createStackActivities(deps: ActivityDeps) {
       if (done.status !== 'RESUME_COMPLETE') {
         throw ApplicationFailure.retryable(
           `resume of ${done.name} ended ${done.status}: ${done.statusReason}`,
-          'ResumeFailed',
+          FailureType.ResumeFailed,
         );
       }
       return stackInfo(done);

@@ -1,8 +1,7 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { LAB_ID_PATTERN } from './temporal/ids';
 
 export type { Logger };
-
-const LAB_ID = /^lab_[a-z2-7]{26}$/;
 
 /**
  * Every line about a lab carries both `labId` and `workflowId` (the same string, DESIGN), so
@@ -13,7 +12,7 @@ export function withLabIds(fields: Record<string, unknown>): Record<string, unkn
   const { labId, workflowId } = fields;
   if (typeof labId === 'string' && workflowId === undefined)
     return { ...fields, workflowId: labId };
-  if (typeof workflowId === 'string' && labId === undefined && LAB_ID.test(workflowId))
+  if (typeof workflowId === 'string' && labId === undefined && LAB_ID_PATTERN.test(workflowId))
     return { ...fields, labId: workflowId };
   return fields;
 }

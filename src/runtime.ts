@@ -1,18 +1,16 @@
 import { Client } from '@temporalio/client';
 import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { Server } from 'node:http';
-import { createActivities } from '../activities';
 import { createApp, type ApiOptions } from './api/app';
-import { TEMPLATES_DIR, type Config, type Environment } from './config';
+import type { Config, Environment } from './config';
 import type { Logger } from './log';
 import { createHeatClient, type HeatClient } from './openstack';
 import { SecretBox } from './secrets/envelope';
 import { DEFAULT_CLIENT_WATCH, openStore, type Store } from './store';
 import { connectTemporal } from './temporal/connection';
 import { ensureMaintenanceWorkflow } from './temporal/maintenance';
-import { ensurePoolWorkflows, poolWaker } from './temporal/pools';
-import { labLiveness, queuedLabWaker } from './temporal/queue-waker';
-import { createLabWorker } from './temporal/worker';
+import { ensurePoolWorkflows } from './temporal/pools';
+import { assembleLabWorker } from './temporal/worker';
 
 export interface Endpoints {
   temporalAddress: string;
@@ -77,23 +75,19 @@ export async function startRuntime(options: {
         }
         return c;
       });
-    const activities = createActivities({
-      config,
-      store,
-      heat,
-      secretBox: new SecretBox(env.secretsKeys),
-      logger: logger.child({ role: 'activities' }),
-      templatesDir: TEMPLATES_DIR,
-      wakeQueuedLab: queuedLabWaker(client),
-      isLabAlive: labLiveness(client),
-      wakePool: poolWaker(client, endpoints.taskQueue),
-    });
     const workerConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
-    const worker = await createLabWorker({
+    const worker = await assembleLabWorker({
       connection: workerConnection,
+      client,
       namespace: endpoints.namespace,
       taskQueue: endpoints.taskQueue,
-      activities,
+      deps: {
+        config,
+        store,
+        heat,
+        secretBox: new SecretBox(env.secretsKeys),
+        logger: logger.child({ role: 'activities' }),
+      },
       workflowBundle: options.workflowBundle,
       maxCachedWorkflows: config.worker.maxCachedWorkflows,
     });

@@ -1,6 +1,7 @@
 /** How the lab workflow reaches its activities: timeouts and retry policies in one place. */
 import { proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { NON_RETRYABLE_FAILURES } from './failures';
 
 /** Mongo-only work (capacity, projection, policy reads): retried until the database answers again (nothing is lost while it is down). */
 export const storeActivities = proxyActivities<Activities>({
@@ -15,7 +16,7 @@ function heatRetry(maximumAttempts: number): RetryPolicy {
     backoffCoefficient: 2,
     maximumInterval: '1m',
     maximumAttempts,
-    nonRetryableErrorTypes: ['Quota', 'BadTemplate', 'StackFailed', 'LaunchTimeout', 'UnknownLab'],
+    nonRetryableErrorTypes: NON_RETRYABLE_FAILURES,
   };
 }
 

@@ -4,7 +4,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { LabPolicy } from './policy';
-import type { LabSnapshot } from './state';
+import type { LabAction, LabSnapshot } from './state';
 
 export const LAB_WORKFLOW_TYPE = 'labWorkflow';
 
@@ -28,6 +28,16 @@ export const suspendLabUpdate = defineUpdate<LabSnapshot, [LabActionInput]>('sus
 export const resetLabUpdate = defineUpdate<LabSnapshot, [LabActionInput]>('resetLab');
 export const deleteLabUpdate = defineUpdate<LabSnapshot, [LabActionInput]>('deleteLab');
 export const retryLabUpdate = defineUpdate<LabSnapshot, [LabActionInput]>('retryLab');
+/**
+ * The lab actions, defined once: the workflow registers one update handler per entry, the API's
+ * routes and labctl's commands loop over them. Where each is allowed: state.ts ACTION_ALLOWED_IN.
+ */
+export const LAB_ACTION_UPDATES: Record<LabAction, typeof suspendLabUpdate> = {
+  suspend: suspendLabUpdate,
+  reset: resetLabUpdate,
+  delete: deleteLabUpdate,
+  retry: retryLabUpdate,
+};
 /** Only for heartbeats that must reach the workflow: a learner back on a suspended lab. */
 export const heartbeatSignal = defineSignal<[HeartbeatInput]>('heartbeat');
 /** Sent when a provider frees capacity, so queued labs retry at once instead of at their next poll. */

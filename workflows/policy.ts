@@ -30,6 +30,58 @@ export interface LabPolicy {
   secretOutputs?: string[];
 }
 
+/** What a lab's deadlines depend on: the projection has all of it, the workflow too. */
+export interface LabTimes {
+  /** The latest learner activity known (heartbeats, the time it became ready, launches). */
+  lastActivityAt: number | null;
+  suspendedAt: number | null;
+  lifeStartedAt: number;
+  /** Before this an idle lab does not try to suspend again (Heat refused the last suspend). */
+  suspendRetryAt?: number;
+}
+
+export interface LabDeadlines {
+  /** When a ready lab is suspended for idleness (idleTimeout + idleSlack after its activity). */
+  suspendAt: number | null;
+  /** When a suspended lab is deleted: deleteAfter in `suspended`, or maxLifetime. */
+  deleteAt: number;
+  /** Why at deleteAt: retention ends first (a tie counts as retention), or the lab's life. */
+  deleteFor: 'deleteAfter' | 'maxLifetime';
+  /** The end of the lab's life (maxLifetime from lifeStartedAt), Infinity without one. */
+  endOfLife: number;
+}
+
+/**
+ * The one rule for a lab's deadlines: the workflow arms its timers with it and the API shows
+ * the same instants as `suspendAt` and `deleteAt`. `suspendAt` is for a ready lab, `deleteAt`
+ * for a suspended one (with no suspendedAt, from `now`, as a lab suspended just now).
+ */
+export function labDeadlines(
+  times: LabTimes,
+  policy: Pick<LabPolicy, 'idleTimeout' | 'idleSlack' | 'deleteAfter' | 'maxLifetime'>,
+  now: number,
+): LabDeadlines {
+  const endOfLife =
+    policy.maxLifetime === null
+      ? Number.POSITIVE_INFINITY
+      : times.lifeStartedAt + policy.maxLifetime;
+  const suspendAt =
+    times.lastActivityAt === null
+      ? null
+      : Math.max(
+          times.lastActivityAt + policy.idleTimeout + policy.idleSlack,
+          times.suspendRetryAt ?? 0,
+        );
+  const retention = (times.suspendedAt ?? now) + policy.deleteAfter;
+  const deleteAt = Math.min(retention, endOfLife);
+  return {
+    suspendAt,
+    deleteAt,
+    deleteFor: deleteAt === retention ? 'deleteAfter' : 'maxLifetime',
+    endOfLife,
+  };
+}
+
 /** Heat stack names: deterministic per lab and generation, valid for Heat (^[a-zA-Z][a-zA-Z0-9_.-]*$, <= 255). */
 export function stackNameFor(lab: string, labId: string, generation: number): string {
   return `${lab}-${labId.replace(/^lab_/, '')}-g${generation}`;

@@ -23,6 +23,40 @@ export const TRANSITIONAL_STATES: readonly LabState[] = [
   'deleting',
 ];
 
+/**
+ * The lifecycle on one page: every state change the lab workflow makes (from -> to). The
+ * triggers and the methods that make each are in docs/architecture.md ("Transitions"). An audit
+ * line with from === to is a note (a retry, a failover to the next provider), not a change; the
+ * first transition of a run is from none to `queued`. test/unit/lifecycle-table.test.ts checks
+ * every recorded history against this table, and the soak checks its audit trail.
+ */
+export const LAB_TRANSITIONS: Record<LabState, readonly LabState[]> = {
+  // capacity reserved: a build starts (or a pool stack is claimed); unknown lab; delete
+  queued: ['launching', 'resetting', 'resuming', 'failed', 'deleting'],
+  // no room on the first try; created and outputs read; no provider left; delete
+  launching: ['queued', 'ready', 'failed', 'deleting'],
+  resetting: ['queued', 'ready', 'failed', 'deleting'],
+  // as a build, plus a reset asked while Heat held the resume up
+  resuming: ['queued', 'ready', 'failed', 'deleting', 'resetting'],
+  // idle or asked; reset; delete or maxLifetime
+  ready: ['suspending', 'resetting', 'deleting'],
+  // done (or stack gone); refused by Heat; learner back, reset, delete while Heat held it up;
+  // no stack (and a failed suspend in labs from before survive-heat-outages)
+  suspending: ['suspended', 'ready', 'resuming', 'resetting', 'deleting', 'failed'],
+  // learner back; reset; delete, deleteAfter or maxLifetime
+  suspended: ['resuming', 'resetting', 'deleting'],
+  failed: ['queued', 'resetting', 'deleting'],
+  deleting: ['deleted'],
+  // a launch accepted while deleting starts a new life in the same run
+  deleted: ['queued'],
+};
+
+/** Whether the workflow may move a lab from `from` (null: a new run) to `to`. */
+export function isTransition(from: LabState | null, to: LabState): boolean {
+  if (from === null) return to === 'queued';
+  return from === to || LAB_TRANSITIONS[from].includes(to);
+}
+
 export type LabAction = 'suspend' | 'reset' | 'delete' | 'retry';
 
 /** Where each action may be asked for (anything else is a 409). */

@@ -1,7 +1,6 @@
 import type { Middleware } from 'koa';
 import type { Logger } from '../log';
-
-const LAB_ID = /^lab_[a-z2-7]{26}$/;
+import { LAB_ID_PATTERN } from '../temporal/ids';
 
 /** Routes polled by machines (probes, scrapers, browsers' heartbeats) log at debug, not info. */
 const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/v1/labs/{id}/heartbeat']);
@@ -19,7 +18,8 @@ export function accessLog(logger: Logger): Middleware {
     } finally {
       const route = typeof koa.state.route === 'string' ? koa.state.route : 'unmatched';
       const params = koa.params as Record<string, string> | undefined;
-      const labId = params?.id !== undefined && LAB_ID.test(params.id) ? params.id : undefined;
+      const labId =
+        params?.id !== undefined && LAB_ID_PATTERN.test(params.id) ? params.id : undefined;
       const fields = {
         method: koa.method,
         route,

@@ -4,7 +4,7 @@ import { accessLog } from './access-log';
 import { catalogRoutes } from './catalog';
 import { heartbeatCors } from './cors';
 import type { ApiContext } from './context';
-import { ApiError } from './errors';
+import { errorMiddleware } from './error-middleware';
 import { healthRoutes } from './health';
 import { labRoutes } from './labs';
 import { MetricsFigures, metricsRoutes, requestMetrics } from './metrics';
@@ -38,37 +38,7 @@ export function createApp(ctx: ApiContext, options: ApiOptions = {}): LabsApi {
   app.use(requestMetrics(services));
   app.use(accessLog(ctx.logger));
   app.use(heartbeatCors(ctx.config.api.corsOrigins ?? []));
-  app.use(async (koa, next) => {
-    try {
-      await next();
-      if (koa.status === 404 && koa.body === undefined)
-        throw new ApiError(404, 'not_found', `no route ${koa.method} ${koa.path}`);
-      if (koa.status === 405 && koa.body === undefined)
-        throw new ApiError(
-          405,
-          'method_not_allowed',
-          `${koa.method} is not allowed on ${koa.path}`,
-        );
-    } catch (err) {
-      const apiError =
-        err instanceof ApiError ? err : new ApiError(500, 'internal', 'internal error');
-      // Never the headers: they carry tokens.
-      if (!(err instanceof ApiError))
-        ctx.logger.error(
-          { err, method: koa.method, route: koa.state.route as unknown, labId: koa.params?.id },
-          'unhandled error',
-        );
-      koa.status = apiError.status;
-      for (const [name, value] of Object.entries(apiError.headers ?? {})) koa.set(name, value);
-      koa.body = {
-        error: {
-          code: apiError.code,
-          message: apiError.message,
-          ...(apiError.details !== undefined ? { details: apiError.details } : {}),
-        },
-      };
-    }
-  });
+  app.use(errorMiddleware(ctx.logger));
 
   // Started with the app and stopped by close(): /metrics answers from these, never from Mongo.
   const figures = new MetricsFigures(services, ctx.config.api.metricsRefresh);

@@ -1,4 +1,4 @@
-/** Errors with an HTTP status and a stable code, thrown anywhere in a route and rendered in one place (app.ts). */
+/** Errors with an HTTP status and a stable code, thrown anywhere in a route and rendered in one place (error-middleware.ts). */
 export class ApiError extends Error {
   constructor(
     readonly status: number,

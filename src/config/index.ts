@@ -1,8 +1,8 @@
 export * from './types';
 export { ConfigError, type ConfigProblem } from './errors';
-export { parseDuration, formatDuration, type Milliseconds } from './duration';
+export { parseDuration, formatDuration, type Milliseconds } from '../../workflows/duration';
 export { loadConfig, parseConfig, TEMPLATES_DIR } from './load';
-export { labNamed } from './lookup';
+export { labNamed, labPolicyOf } from './lookup';
 export {
   readEnvironment,
   readLabctlEnvironment,

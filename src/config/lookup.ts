@@ -1,3 +1,4 @@
+import { idleSlackFor, type LabPolicy } from '../../workflows/policy';
 import type { Config, LabConfig } from './types';
 
 /**
@@ -8,4 +9,24 @@ import type { Config, LabConfig } from './types';
  */
 export function labNamed(config: Pick<Config, 'labs'>, name: string): LabConfig | undefined {
   return Object.hasOwn(config.labs, name) ? config.labs[name] : undefined;
+}
+
+/**
+ * The policy a lab runs on, from the configuration: what the workflow reads each time it arms a
+ * timer (activities/projection.ts currentPolicy) and what the API shows deadlines with.
+ */
+export function labPolicyOf(config: Config, name: string): LabPolicy | null {
+  const lab = labNamed(config, name);
+  if (!lab) return null;
+  return {
+    providers: lab.providers.map((p) => p.name),
+    launchTimeout: lab.launchTimeout,
+    idleTimeout: lab.idleTimeout,
+    deleteAfter: lab.deleteAfter,
+    maxLifetime: lab.maxLifetime ?? null,
+    idleSlack: idleSlackFor(config.api.heartbeatFlush),
+    refreshEvery: config.policyRefresh,
+    pooled: lab.pool !== undefined,
+    secretOutputs: lab.secretOutputs ?? [],
+  };
 }

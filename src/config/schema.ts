@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from './duration';
+import { parseDuration } from '../../workflows/duration';
 
 export const duration = z
   .string({ error: 'must be a duration such as "90s", "15m" or "14d"' })

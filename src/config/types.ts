@@ -1,4 +1,4 @@
-import type { Milliseconds } from './duration';
+import type { Milliseconds } from '../../workflows/duration';
 
 export type EndpointInterface = 'public' | 'internal' | 'admin';
 

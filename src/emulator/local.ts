@@ -1,4 +1,4 @@
-import type { Milliseconds } from '../config/duration';
+import type { Milliseconds } from '../../workflows/duration';
 import { startEmulator, type RunningEmulator } from './server';
 
 /** The emulator as `npm start` runs it: the config's host, port and create delay, state on disk. */

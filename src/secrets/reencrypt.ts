@@ -1,4 +1,3 @@
-import { maxTime } from '../store/deadlines';
 import type { SecretsDocument, SecretsStore } from '../store/secrets';
 import type { Envelope, SecretBox } from './envelope';
 
@@ -51,12 +50,7 @@ export async function reencryptSecrets(
       }
     }
     if (changed === 0) continue;
-    const result = await secrets.collection.updateOne(
-      { _id: doc._id, generation: doc.generation, updatedAt: doc.updatedAt },
-      { $set: { secrets: next } },
-      maxTime(undefined, 'sweep'),
-    );
-    if (result.matchedCount === 1) counts.resealed += changed;
+    if (await secrets.resealIfUnchanged(doc, next)) counts.resealed += changed;
     else counts.skipped += 1;
   }
   return counts;
@@ -68,11 +62,7 @@ const PAGE = 25;
 async function* pages(secrets: SecretsStore): AsyncGenerator<SecretsDocument> {
   let after: string | null = null;
   for (;;) {
-    const page: SecretsDocument[] = await secrets.collection
-      .find(after === null ? {} : { _id: { $gt: after } }, maxTime(undefined, 'sweep'))
-      .sort({ _id: 1 })
-      .limit(PAGE)
-      .toArray();
+    const page = await secrets.pageAfter(after, PAGE);
     yield* page;
     if (page.length < PAGE) return;
     after = page[page.length - 1]!._id;

@@ -1,5 +1,6 @@
 import type { Collection, Db } from 'mongodb';
 import { maxTime, type QueryOptions } from './deadlines';
+import { ignoreDuplicateKey } from './duplicate-key';
 
 /**
  * Learner activity, apart from the lab document: the API writes it (coalesced) and the lab
@@ -15,6 +16,7 @@ export interface ActivityDocument {
 const WRITES_PER_COMMAND = 25;
 
 export class ActivityStore {
+  /** @internal tests only: everything else goes through the named queries below. */
   readonly collection: Collection<ActivityDocument>;
 
   constructor(db: Db) {
@@ -29,9 +31,7 @@ export class ActivityStore {
         { $max: { at } },
         { upsert: true, ...maxTime(options, 'activity') },
       )
-      .catch((err: { code?: number }) => {
-        if (err.code !== 11000) throw err;
-      });
+      .catch(ignoreDuplicateKey);
   }
 
   /**

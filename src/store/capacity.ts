@@ -1,4 +1,5 @@
 import type { Collection, Db } from 'mongodb';
+import { ignoreDuplicateKey, isDuplicateKey } from './duplicate-key';
 
 /**
  * Provider capacity as one document per lab holding a reservation (`_id` = the lab), naming a
@@ -25,6 +26,7 @@ export interface WaiterDocument {
 }
 
 export class CapacityStore {
+  /** @internal tests only (holders and waiters): everything else goes through the methods below. */
   readonly holders: Collection<HolderDocument>;
   readonly waiters: Collection<WaiterDocument>;
 
@@ -77,7 +79,7 @@ export class CapacityStore {
       await this.holders.insertOne({ _id: holder, provider, slot, at });
       return true;
     } catch (err) {
-      if ((err as { code?: number }).code === 11000) return false;
+      if (isDuplicateKey(err)) return false;
       throw err;
     }
   }
@@ -112,7 +114,7 @@ export class CapacityStore {
         { $setOnInsert: { provider: providers[0] ?? '', providers, enqueuedAt: at } },
         { upsert: true },
       )
-      .catch(ignoreDuplicate);
+      .catch(ignoreDuplicateKey);
   }
 
   async dequeue(labId: string): Promise<void> {
@@ -142,8 +144,4 @@ export class CapacityStore {
     for (const d of docs) counts.set(d.provider, (counts.get(d.provider) ?? 0) + 1);
     return counts;
   }
-}
-
-function ignoreDuplicate(err: unknown): void {
-  if ((err as { code?: number }).code !== 11000) throw err;
 }

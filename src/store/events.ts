@@ -1,6 +1,7 @@
 import type { Collection, Db } from 'mongodb';
 import type { LabError, LabState } from '../../workflows/state';
 import { maxTime, type QueryOptions } from './deadlines';
+import { isDuplicateKey } from './duplicate-key';
 
 /** One lifecycle transition of a lab: the audit trail support staff read with `labctl show`. */
 export interface LabEvent {
@@ -17,6 +18,7 @@ export interface LabEvent {
 }
 
 export class EventsStore {
+  /** @internal tests and benchmarks only: everything else goes through the named queries below. */
   readonly collection: Collection<LabEvent>;
 
   constructor(db: Db) {
@@ -35,7 +37,7 @@ export class EventsStore {
     try {
       await this.collection.insertOne(event, maxTime(options, 'activity'));
     } catch (err) {
-      if ((err as { code?: number }).code !== 11000) throw err;
+      if (!isDuplicateKey(err)) throw err;
     }
   }
 

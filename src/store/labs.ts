@@ -1,6 +1,7 @@
-import type { Collection, Db } from 'mongodb';
+import type { Collection, Db, Filter } from 'mongodb';
 import type { LabError, LabState, StackInfo } from '../../workflows/state';
 import { maxTime, type QueryOptions } from './deadlines';
+import { isDuplicateKey } from './duplicate-key';
 
 /** The queryable projection of one lab (what the API serves), written by the lab workflow's activities. */
 export interface LabDocument {
@@ -36,7 +37,15 @@ export type LabProjection = Omit<
   labId: string;
 };
 
+export type LabStateRow = Pick<LabDocument, '_id' | 'state'>;
+export type LabLifeRow = Pick<LabDocument, '_id' | 'state' | 'lifeStartedAt'>;
+export interface LabStateCount {
+  _id: LabState;
+  n: number;
+}
+
 export class LabsStore {
+  /** @internal tests only: everything else goes through the named queries below. */
   readonly collection: Collection<LabDocument>;
 
   constructor(db: Db) {
@@ -44,13 +53,11 @@ export class LabsStore {
   }
 
   async ensureIndexes(): Promise<void> {
+    // GET /v1/labs (newestFirst): no filter, or each filter, then its newest-first sort
+    // (createdAt, _id) for the cursor. No query sorts by updatedAt, so it has no index: every
+    // projection and progress write changes it.
     await Promise.all([
-      this.collection.createIndex({ courseId: 1, updatedAt: -1 }),
-      this.collection.createIndex({ learnerId: 1, updatedAt: -1 }),
-      this.collection.createIndex({ lab: 1, updatedAt: -1 }),
-      this.collection.createIndex({ state: 1, updatedAt: -1 }),
       this.collection.createIndex({ createdAt: -1, _id: -1 }),
-      // GET /v1/labs: each filter, then its newest-first sort (createdAt, _id) for the cursor.
       this.collection.createIndex({ courseId: 1, createdAt: -1, _id: -1 }),
       this.collection.createIndex({ learnerId: 1, createdAt: -1, _id: -1 }),
       this.collection.createIndex({ lab: 1, createdAt: -1, _id: -1 }),
@@ -60,6 +67,56 @@ export class LabsStore {
 
   get(labId: string, options?: QueryOptions): Promise<LabDocument | null> {
     return this.collection.findOne({ _id: labId }, maxTime(options, 'request'));
+  }
+
+  /** Several labs at once (the long-polls): one `$in` query. */
+  getMany(labIds: string[], options?: QueryOptions): Promise<LabDocument[]> {
+    return this.collection.find({ _id: { $in: labIds } }, maxTime(options, 'request')).toArray();
+  }
+
+  /** One lab's state, or null when the lab is unknown. */
+  stateOf(labId: string, options?: QueryOptions): Promise<LabStateRow | null> {
+    return this.collection.findOne<LabStateRow>(
+      { _id: labId },
+      { projection: { state: 1 }, ...maxTime(options, 'request') },
+    );
+  }
+
+  /** Several labs' states in one `$in` query; unknown labs are missing from the answer. */
+  statesOf(labIds: string[], options?: QueryOptions): Promise<LabStateRow[]> {
+    return this.collection
+      .find<LabStateRow>(
+        { _id: { $in: labIds } },
+        { projection: { state: 1 }, ...maxTime(options, 'request') },
+      )
+      .toArray();
+  }
+
+  /** A lab's state and when its current life began (a heartbeat token is valid for one life). */
+  lifeOf(labId: string, options?: QueryOptions): Promise<LabLifeRow | null> {
+    return this.collection.findOne<LabLifeRow>(
+      { _id: labId },
+      { projection: { state: 1, lifeStartedAt: 1 }, ...maxTime(options, 'request') },
+    );
+  }
+
+  /** A page of labs newest first (createdAt, then _id): the order GET /v1/labs pages by. */
+  newestFirst(
+    filter: Filter<LabDocument>,
+    limit: number,
+    options?: QueryOptions,
+  ): Promise<LabDocument[]> {
+    return this.collection
+      .find(filter, maxTime(options, 'request'))
+      .sort({ createdAt: -1, _id: -1 })
+      .limit(limit)
+      .toArray();
+  }
+
+  /** How many labs are in each state (for the metrics), states absent when no lab is in them. */
+  countByState(options?: QueryOptions): Promise<LabStateCount[]> {
+    const byState = [{ $group: { _id: '$state', n: { $sum: 1 } } }];
+    return this.collection.aggregate<LabStateCount>(byState, maxTime(options, 'request')).toArray();
   }
 
   /**
@@ -81,7 +138,7 @@ export class LabsStore {
       );
     } catch (err) {
       // The upsert collides with the unique _id when a newer seq is already stored: nothing to do.
-      if ((err as { code?: number }).code !== 11000) throw err;
+      if (!isDuplicateKey(err)) throw err;
     }
   }
 

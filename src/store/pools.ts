@@ -1,6 +1,7 @@
 import type { Collection, Db } from 'mongodb';
 import type { StackInfo } from '../../workflows/state';
 import { maxTime, type QueryOptions } from './deadlines';
+import { ignoreDuplicateKey, isDuplicateKey } from './duplicate-key';
 
 /**
  * Warm pools. `pool_stacks` is the pool workflow's record of its stacks (only that workflow
@@ -61,6 +62,7 @@ export interface PoolSummary {
 const RECENT_BUILDS = 20;
 
 export class PoolsStore {
+  /** @internal tests only (stacks, claims, misses): everything else goes through the methods below. */
   readonly stacks: Collection<PoolStackDocument>;
   readonly claims: Collection<PoolClaimDocument>;
   readonly misses: Collection<{ _id: string; lab: string; at: Date }>;
@@ -89,7 +91,7 @@ export class PoolsStore {
     const { _id, ...fields } = doc;
     await this.stacks
       .updateOne({ _id }, { $set: fields }, { upsert: true, ...maxTime(options, 'activity') })
-      .catch(ignoreDuplicate);
+      .catch(ignoreDuplicateKey);
   }
 
   get(stackName: string, options?: QueryOptions): Promise<PoolStackDocument | null> {
@@ -106,7 +108,7 @@ export class PoolsStore {
       await this.claims.insertOne(doc, maxTime(options, 'activity'));
       return true;
     } catch (err) {
-      if ((err as { code?: number }).code === 11000) return false;
+      if (isDuplicateKey(err)) return false;
       throw err;
     }
   }
@@ -143,7 +145,7 @@ export class PoolsStore {
   async recordMiss(id: string, lab: string, at: Date, options?: QueryOptions): Promise<void> {
     await this.misses
       .insertOne({ _id: id, lab, at }, maxTime(options, 'activity'))
-      .catch(ignoreDuplicate);
+      .catch(ignoreDuplicateKey);
   }
 
   /** Stacks that hold capacity for a pool (building or ready, not yet claimed), per provider. */
@@ -181,8 +183,4 @@ export class PoolsStore {
       refillSeconds: built.map((d) => (d.readyAt!.getTime() - d.buildStartedAt.getTime()) / 1000),
     };
   }
-}
-
-function ignoreDuplicate(err: unknown): void {
-  if ((err as { code?: number }).code !== 11000) throw err;
 }

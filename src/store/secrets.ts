@@ -1,6 +1,7 @@
 import type { Collection, Db } from 'mongodb';
 import type { Envelope } from '../secrets/envelope';
 import { maxTime, type QueryOptions } from './deadlines';
+import { isDuplicateKey } from './duplicate-key';
 
 /** A lab's secret stack outputs, each sealed; never in the lab projection, logs or workflow history. */
 export interface SecretsDocument {
@@ -11,6 +12,7 @@ export interface SecretsDocument {
 }
 
 export class SecretsStore {
+  /** @internal tests only: everything else goes through the named queries below. */
   readonly collection: Collection<SecretsDocument>;
 
   constructor(db: Db) {
@@ -38,7 +40,7 @@ export class SecretsStore {
         { upsert: true, ...maxTime(options, 'activity') },
       );
     } catch (err) {
-      if ((err as { code?: number }).code !== 11000) throw err;
+      if (!isDuplicateKey(err)) throw err;
     }
   }
 
@@ -48,5 +50,35 @@ export class SecretsStore {
 
   async remove(labId: string, options?: QueryOptions): Promise<void> {
     await this.collection.deleteOne({ _id: labId }, maxTime(options, 'activity'));
+  }
+
+  /** Up to `limit` labs' secrets in `_id` order, after `after` (from the first when null). */
+  pageAfter(
+    after: string | null,
+    limit: number,
+    options?: QueryOptions,
+  ): Promise<SecretsDocument[]> {
+    return this.collection
+      .find(after === null ? {} : { _id: { $gt: after } }, maxTime(options, 'sweep'))
+      .sort({ _id: 1 })
+      .limit(limit)
+      .toArray();
+  }
+
+  /**
+   * Replaces the sealed secrets of `doc` with `secrets` unless the document changed since it was
+   * read (a new generation or a new write): false then, and nothing is written.
+   */
+  async resealIfUnchanged(
+    doc: SecretsDocument,
+    secrets: Record<string, Envelope>,
+    options?: QueryOptions,
+  ): Promise<boolean> {
+    const result = await this.collection.updateOne(
+      { _id: doc._id, generation: doc.generation, updatedAt: doc.updatedAt },
+      { $set: { secrets } },
+      maxTime(options, 'sweep'),
+    );
+    return result.matchedCount === 1;
   }
 }

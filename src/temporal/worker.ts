@@ -1,5 +1,10 @@
+import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import type { Activities } from '../../activities';
+import { createActivities, type Activities } from '../../activities';
+import type { ActivityDeps } from '../../activities/context';
+import { TEMPLATES_DIR } from '../config';
+import { labLiveness, queuedLabWaker } from './lab-client';
+import { poolWaker } from './pools';
 
 /**
  * On shutdown, activities get this long to finish before they are cancelled (a Heat wait stops
@@ -30,6 +35,40 @@ export async function createLabWorker(options: {
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: require.resolve('../../workflows') }),
+    ...(options.maxCachedWorkflows !== undefined
+      ? { maxCachedWorkflows: options.maxCachedWorkflows }
+      : {}),
+  });
+}
+
+/**
+ * The lab worker with its activities wired to Temporal (queue wakes, liveness, pool wakes): one
+ * assembly for the product (src/runtime.ts) and the tests' environment (test/support/lab-env.ts),
+ * which differ only in the dependencies they pass.
+ */
+export function assembleLabWorker(options: {
+  connection: NativeConnection;
+  client: Client;
+  namespace: string;
+  taskQueue: string;
+  deps: Omit<ActivityDeps, 'wakeQueuedLab' | 'isLabAlive' | 'wakePool' | 'templatesDir'>;
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  maxCachedWorkflows?: number;
+}): Promise<Worker> {
+  const { client, taskQueue } = options;
+  const activities = createActivities({
+    ...options.deps,
+    templatesDir: TEMPLATES_DIR,
+    wakeQueuedLab: queuedLabWaker(client),
+    isLabAlive: labLiveness(client),
+    wakePool: poolWaker(client, taskQueue),
+  });
+  return createLabWorker({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue,
+    activities,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : {}),
     ...(options.maxCachedWorkflows !== undefined
       ? { maxCachedWorkflows: options.maxCachedWorkflows }
       : {}),

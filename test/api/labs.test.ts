@@ -1,3 +1,4 @@
+import { idleSlackFor } from '../../workflows/policy';
 import { eventually, startApiEnv, type ApiEnv } from './api-env';
 
 const COURSE = 'course-v1:OpenCraft+Linux101+2026';
@@ -65,9 +66,11 @@ describe('labs API: launch, read, long-poll, actions, connection, list', () => {
         'statusReason',
       ].sort(),
     );
-    // suspendAt = lastActivityAt + idleTimeout (1h); deleteAt = life start + maxLifetime (30d).
+    // suspendAt = lastActivityAt + idleTimeout (1h) + idleSlack (twice the heartbeat flush):
+    // when the workflow suspends; deleteAt = life start + maxLifetime (30d).
     const last = Date.parse(ready.lastActivityAt as string);
-    expect(Date.parse(ready.suspendAt as string) - last).toBe(3_600_000);
+    const idleSlack = idleSlackFor(t.lab.config.api.heartbeatFlush);
+    expect(Date.parse(ready.suspendAt as string) - last).toBe(3_600_000 + idleSlack);
     expect(Date.parse(ready.deleteAt as string)).toBeGreaterThan(Date.now() + 29 * 86_400_000);
     const again = await launch('anon-launch');
     expect(again.status).toBe(200);

@@ -1,6 +1,7 @@
 import type { Client, WorkflowExecutionStatusName } from '@temporalio/client';
 import type { StackDeletion } from '../../src/emulator';
 import type { LabEvent } from '../../src/store/events';
+import { isTransition } from '../../workflows/state';
 
 /**
  * Final checks of the chaos soak (issue 15) that join what three witnesses saw: the emulator's
@@ -103,6 +104,18 @@ export function judgeDeletions(input: {
     count(warrant.name);
   }
   return { breaches, tally };
+}
+
+/** Every state change in the labs' audit trails is one of the lifecycle table (workflows/state.ts). */
+export function judgeTransitions(events: Map<string, LabEvent[]>): string[] {
+  const breaches: string[] = [];
+  for (const [labId, trail] of events)
+    for (const e of trail)
+      if (!isTransition(e.from, e.to))
+        breaches.push(
+          `lab ${labId}: ${e.from ?? '(new run)'} -> ${e.to} is not in the lifecycle table ("${e.reason}")`,
+        );
+  return breaches;
 }
 
 /** Closed runs that count as a failed lab workflow (a lab's workflow ends only by being deleted). */

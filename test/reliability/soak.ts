@@ -8,7 +8,7 @@ import type { Store } from '../../src/store';
 import type { LabEvent } from '../../src/store/events';
 import type { LabEnv } from '../support/lab-env';
 import { eventually } from '../support/wait';
-import { failedRuns, judgeDeletions, type AskedAction } from './soak-checks';
+import { failedRuns, judgeDeletions, judgeTransitions, type AskedAction } from './soak-checks';
 
 /**
  * The chaos soak of issues 9 and 15: a seeded random mix of learner and staff actions over a
@@ -50,6 +50,8 @@ export interface SoakOptions {
   outages?: { lastsMs: [number, number]; everyMs: [number, number] };
   /** The API the soak's clients call, served again at `url` after each kill. */
   api: Restartable & { url: string; serviceToken: string; adminToken: string };
+  /** The worker, when the soak runs it as a process of its own; the env's in-process one if not. */
+  worker?: Restartable;
   /** The MongoDB-compatible server, when the soak runs its own (an external one is never killed). */
   mongo?: Restartable;
   /** Deadline for every lab to settle once the chaos stops. */
@@ -469,7 +471,7 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
   };
   const processes: Record<'worker' | 'api' | 'mongo', Restartable | undefined> = {
     // A restart is a new process: the worker's Temporal and Mongo connections are new too.
-    worker: {
+    worker: options.worker ?? {
       kill: () => env.stopWorker(),
       start: async () => void (await env.startWorker(undefined, { ownStore: true })),
     },
@@ -767,6 +769,8 @@ export async function runSoak(env: LabEnv, options: SoakOptions): Promise<SoakRe
     });
     deletionTally = judged.tally;
     found.push(...judged.breaches);
+    // No state change outside the lifecycle table.
+    found.push(...judgeTransitions(labEvents));
     // No lab workflow ended failed, in any of its runs.
     const runs = await failedRuns(env.client, env.taskQueue, new Set(ids), started, namedRuns);
     workflowRuns = runs.runs;

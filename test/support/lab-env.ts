@@ -8,18 +8,16 @@ import {
   type Worker,
 } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
-import { createActivities } from '../../activities';
-import { parseConfig, TEMPLATES_DIR, type Config } from '../../src/config';
+import { parseConfig, type Config } from '../../src/config';
 import { startEmulator, type RunningEmulator } from '../../src/emulator';
 import { createLogger, type Logger } from '../../src/log';
 import { createHeatClient, type HeatClient } from '../../src/openstack';
 import { SecretBox } from '../../src/secrets/envelope';
 import { DEFAULT_CLIENT_WATCH, openStore, type Store } from '../../src/store';
-import { launchLab, type LaunchRequest } from '../../src/temporal/launch';
+import { launchLab, type LaunchRequest } from '../../src/temporal/lab-client';
 import { labIdFor } from '../../src/temporal/ids';
-import { ensurePoolWorkflows, poolWaker } from '../../src/temporal/pools';
-import { labLiveness, queuedLabWaker } from '../../src/temporal/queue-waker';
-import { createLabWorker } from '../../src/temporal/worker';
+import { ensurePoolWorkflows } from '../../src/temporal/pools';
+import { assembleLabWorker } from '../../src/temporal/worker';
 import { labStatusQuery } from '../../workflows/messages';
 import type { LabSnapshot, LabState } from '../../workflows/state';
 import { testServers, uniqueDbName } from './servers';
@@ -204,24 +202,20 @@ export async function startLabEnv(
         ? await openStore(mongoUri, { dbName: store.labs.collection.dbName, watch })
         : store;
       const nativeConnection = await NativeConnection.connect({ address: servers.temporalAddress });
-      const activities = createActivities({
-        config: cfg,
-        store: workerStore,
-        heat: heatFor(cfg),
-        secretBox: new SecretBox([SECRETS_KEY]),
-        logger,
-        templatesDir: TEMPLATES_DIR,
-        pollIntervalMs: { min: 50, max: 250 },
-        now: options.now,
-        wakeQueuedLab: queuedLabWaker(client),
-        isLabAlive: labLiveness(client),
-        wakePool: poolWaker(client, taskQueue),
-      });
-      const w = await createLabWorker({
+      const w = await assembleLabWorker({
         connection: nativeConnection,
+        client,
         namespace: 'default',
         taskQueue,
-        activities,
+        deps: {
+          config: cfg,
+          store: workerStore,
+          heat: heatFor(cfg),
+          secretBox: new SecretBox([SECRETS_KEY]),
+          logger,
+          pollIntervalMs: { min: 50, max: 250 },
+          ...(options.now ? { now: options.now } : {}),
+        },
         workflowBundle: await workflowBundle(),
         ...workerOptions,
       });

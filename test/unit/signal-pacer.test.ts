@@ -1,4 +1,4 @@
-import { SignalPacer } from '../../src/api/labs/signal-pacer';
+import { SignalPacer } from '../../src/api/services/signal-pacer';
 
 describe('heartbeat signals to a suspended lab', () => {
   it('signals at once, then backs off while the lab stays in the same state', () => {

@@ -17,7 +17,8 @@ import { LAB_ID_PATTERN } from '../../temporal/ids';
  * long as that life lasts (see HeartbeatRelay.accept). Everywhere else it is expired (401).
  */
 const VERSION = 'hb1';
-const TOKEN_PATTERN = /^hb1\.(lab_[a-z2-7]{26})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
+const LAB_ID_SOURCE = LAB_ID_PATTERN.source.slice(1, -1); // without its ^ and $ anchors
+const TOKEN_PATTERN = new RegExp(`^hb1\\.(${LAB_ID_SOURCE})\\.(\\d{1,12})\\.([A-Za-z0-9_-]{43})$`);
 
 export type HeartbeatTokenCheck =
   | { ok: true; labId: string; expiresAt: Date }

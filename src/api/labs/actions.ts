@@ -1,29 +1,19 @@
-import {
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  type WorkflowHandle,
-} from '@temporalio/client';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { LabDocument } from '../../store';
-import { launchLab, type LaunchRequest } from '../../temporal/launch';
 import {
-  deleteLabUpdate,
-  INVALID_STATE_ERROR,
-  resetLabUpdate,
-  retryLabUpdate,
-  suspendLabUpdate,
-} from '../../../workflows/messages';
+  isLabRunning,
+  isNoSuchLab,
+  launchLab,
+  requestLabAction,
+  type LaunchRequest,
+} from '../../temporal/lab-client';
+import { INVALID_STATE_ERROR } from '../../../workflows/messages';
 import type { LabAction, LabSnapshot } from '../../../workflows/state';
+import type { Dependencies } from '../dependencies';
 import { ApiError, conflict, notFound } from '../errors';
 import type { ApiServices } from '../services';
 import type { Principal } from '../auth/principal';
-
-const UPDATES = {
-  suspend: suspendLabUpdate,
-  reset: resetLabUpdate,
-  delete: deleteLabUpdate,
-  retry: retryLabUpdate,
-} as const;
 
 /** Launch: update-with-start, so concurrent launches of one lab reach one workflow. */
 export function launch(api: ApiServices, request: LaunchRequest): Promise<LabSnapshot> {
@@ -38,9 +28,26 @@ export function launch(api: ApiServices, request: LaunchRequest): Promise<LabSna
 export async function requireLab(api: ApiServices, labId: string): Promise<LabDocument | null> {
   const doc = await api.deps.mongo('read lab', () => api.ctx.store.labs.get(labId));
   if (doc) return doc;
-  const handle = api.ctx.temporal.client.workflow.getHandle(labId);
-  await api.deps.temporal('describe lab', () => handle.describe(), missingLab(labId));
+  await askUnprojectedLab(api.deps, labId, 'describe lab', () =>
+    isLabRunning(api.ctx.temporal.client, labId),
+  );
   return null;
+}
+
+/**
+ * A lab launched a moment ago may have a workflow but no projection yet (its first write is an
+ * activity): for an id Mongo does not know, `ask` its workflow, under the API's Temporal
+ * deadline, before answering 404 (no workflow has that id either).
+ */
+export function askUnprojectedLab<T>(
+  deps: Dependencies,
+  labId: string,
+  operation: string,
+  ask: () => Promise<T>,
+): Promise<T> {
+  return deps.temporal(operation, ask, (err) =>
+    isNoSuchLab(err) ? notFound(`no lab ${labId}`) : undefined,
+  );
 }
 
 /**
@@ -54,13 +61,10 @@ export function act(
   action: LabAction,
   principal: Principal | null,
 ): Promise<LabSnapshot> {
-  const handle: WorkflowHandle = api.ctx.temporal.client.workflow.getHandle(labId);
+  const requestedBy = principal?.kind ?? 'unknown';
   return api.deps.temporal(
     action,
-    () =>
-      handle.executeUpdate(UPDATES[action], {
-        args: [{ version: 1, requestedBy: principal?.kind ?? 'unknown' }],
-      }),
+    () => requestLabAction(api.ctx.temporal.client, labId, action, requestedBy),
     (err) => refusal(err, labId, action),
   );
 }
@@ -87,14 +91,9 @@ function refusal(err: unknown, labId: string, action: LabAction): ApiError | und
     if (cause instanceof ApplicationFailure && cause.type === INVALID_STATE_ERROR)
       return conflict(cause.message, { action });
   }
-  if (err instanceof WorkflowNotFoundError || isCompletedWorkflowError(err))
+  if (isNoSuchLab(err) || isCompletedWorkflowError(err))
     return conflict(`cannot ${action} lab ${labId}: it is deleted`, { action, state: 'deleted' });
   return undefined;
-}
-
-function missingLab(labId: string) {
-  return (err: unknown): ApiError | undefined =>
-    err instanceof WorkflowNotFoundError ? notFound(`no lab ${labId}`) : undefined;
 }
 
 /** Temporal answers an update to a closed workflow with "workflow execution already completed". */

@@ -1,13 +1,13 @@
 import type { Context } from 'koa';
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { labStatusQuery } from '../../../workflows/messages';
 import { labNamed } from '../../config';
 import { labIdFor } from '../../temporal/ids';
+import { queryLabStatus } from '../../temporal/lab-client';
 import type { LabAction } from '../../../workflows/state';
 import { conflict, notFound, unknownLab } from '../errors';
 import { defineRoute, type AnyRoute } from '../route';
 import type { ApiServices } from '../services';
-import { act, alreadyDeleted, launch, requireLab } from './actions';
+import { fingerprintOf } from '../services/watcher';
+import { act, alreadyDeleted, askUnprojectedLab, launch, requireLab } from './actions';
 import { connectionOf } from './connection';
 import { labEventsRoute } from './events';
 import { listLabs } from './list';
@@ -23,10 +23,24 @@ import {
   type LabView,
 } from './schema';
 import { viewOfDocument, viewOfSnapshot } from './views';
-import { fingerprintOf } from './watcher';
 
 /** A heartbeat token lives as long as the lab's life can: maxLifetime, or a year without one. */
 const HEARTBEAT_TOKEN_DEFAULT_MS = 365 * 24 * 3_600_000;
+
+/** One route per lab action (workflows/messages.ts LAB_ACTION_UPDATES): a Record, so none is missed. */
+const ACTION_ROUTES: Record<
+  LabAction,
+  { method: 'post' | 'delete'; summary: string; access: 'labs' | 'admin' }
+> = {
+  reset: {
+    method: 'post',
+    summary: 'Reset: delete the stack and build a fresh one',
+    access: 'labs',
+  },
+  suspend: { method: 'post', summary: 'Suspend now', access: 'labs' },
+  delete: { method: 'delete', summary: 'Delete the stack and end the lab', access: 'labs' },
+  retry: { method: 'post', summary: 'Retry a failed lab (admin)', access: 'admin' },
+};
 
 export function labRoutes(api: ApiServices): AnyRoute[] {
   const { store, config } = api.ctx;
@@ -139,12 +153,8 @@ export function labRoutes(api: ApiServices): AnyRoute[] {
         let doc = await api.deps.mongo('read lab', () => store.labs.get(params.id));
         if (!doc) {
           // Launched a moment ago, first projection write still on its way: the workflow knows.
-          const handle = api.ctx.temporal.client.workflow.getHandle(params.id);
-          const snapshot = await api.deps.temporal(
-            'query lab',
-            () => handle.query(labStatusQuery),
-            (err) =>
-              err instanceof WorkflowNotFoundError ? notFound(`no lab ${params.id}`) : undefined,
+          const snapshot = await askUnprojectedLab(api.deps, params.id, 'query lab', () =>
+            queryLabStatus(api.ctx.temporal.client, params.id),
           );
           koa.body = await viewOfSnapshot(api, snapshot, null);
           return;
@@ -179,10 +189,10 @@ export function labRoutes(api: ApiServices): AnyRoute[] {
         koa.status = 204;
       },
     }),
-    action('reset', 'post', 'Reset: delete the stack and build a fresh one', 'labs'),
-    action('suspend', 'post', 'Suspend now', 'labs'),
-    action('delete', 'delete', 'Delete the stack and end the lab', 'labs'),
-    action('retry', 'post', 'Retry a failed lab (admin)', 'admin'),
+    ...(Object.keys(ACTION_ROUTES) as LabAction[]).map((name) => {
+      const { method, summary, access } = ACTION_ROUTES[name];
+      return action(name, method, summary, access);
+    }),
     labEventsRoute(api),
     defineRoute({
       operationId: 'getLabConnection',

@@ -55,11 +55,7 @@ export async function listLabs(
     filter.$or = [{ createdAt: { $lt: at } }, { createdAt: at, _id: { $lt: after.id } }];
   }
   const docs = await api.deps.mongo('list labs', (deadline) =>
-    api.ctx.store.labs.collection
-      .find(filter, deadline)
-      .sort({ createdAt: -1, _id: -1 })
-      .limit(query.limit + 1)
-      .toArray(),
+    api.ctx.store.labs.newestFirst(filter, query.limit + 1, deadline),
   );
   const page = docs.slice(0, query.limit);
   const last = page[page.length - 1];

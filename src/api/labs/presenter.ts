@@ -1,4 +1,5 @@
-import { labNamed, type Config } from '../../config';
+import { labPolicyOf, type Config } from '../../config';
+import { labDeadlines } from '../../../workflows/policy';
 import type { LabDocument } from '../../store';
 import type { LabSnapshot } from '../../../workflows/state';
 import type { LabView } from './schema';
@@ -91,17 +92,27 @@ const maxOf = (...values: Array<number | null | undefined>): number | null => {
  * as the workflow does when it arms its timers.
  */
 export function presentLab(record: LabRecord, activityAt: number | null, config: Config): LabView {
-  const policy = labNamed(config, record.lab);
+  const policy = labPolicyOf(config, record.lab);
   const lastActivityAt = maxOf(activityAt, record.readyAt?.getTime());
-  const endOfLife =
-    policy?.maxLifetime !== undefined ? record.lifeStartedAt.getTime() + policy.maxLifetime : null;
+  // The workflow's own rule, so what the learner is told is when it happens.
+  const deadlines = policy
+    ? labDeadlines(
+        {
+          lastActivityAt,
+          suspendedAt: record.suspendedAt?.getTime() ?? null,
+          lifeStartedAt: record.lifeStartedAt.getTime(),
+        },
+        policy,
+        Date.now(),
+      )
+    : null;
   let suspendAt: number | null = null;
   let deleteAt: number | null = null;
-  if (policy && record.state === 'ready' && lastActivityAt !== null)
-    suspendAt = lastActivityAt + policy.idleTimeout;
-  if (policy && record.state === 'suspended' && record.suspendedAt)
-    deleteAt = Math.min(record.suspendedAt.getTime() + policy.deleteAfter, endOfLife ?? Infinity);
-  else if (record.state !== 'deleted' && record.state !== 'deleting') deleteAt = endOfLife;
+  if (deadlines && record.state === 'ready') suspendAt = deadlines.suspendAt;
+  if (deadlines && record.state === 'suspended' && record.suspendedAt)
+    deleteAt = deadlines.deleteAt;
+  else if (deadlines && record.state !== 'deleted' && record.state !== 'deleting')
+    deleteAt = Number.isFinite(deadlines.endOfLife) ? deadlines.endOfLife : null;
   return {
     id: record.id,
     courseId: record.courseId,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LAB_STATES } from '../../../workflows/state';
+import { LAB_ID_PATTERN } from '../../temporal/ids';
 
 /**
  * Request and response schemas of the labs resource: the only validation of lab input, and
@@ -46,7 +47,7 @@ export const launchBody = z.strictObject({
 export const labIdParams = z.strictObject({
   id: z
     .string()
-    .regex(/^lab_[a-z2-7]{26}$/, 'must be lab_ followed by 26 characters a-z, 2-7')
+    .regex(LAB_ID_PATTERN, 'must be lab_ followed by 26 characters a-z, 2-7')
     .meta({ description: 'lab id: also the lab workflow id in Temporal UI' }),
 });
 

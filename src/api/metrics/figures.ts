@@ -59,12 +59,7 @@ export class MetricsFigures {
 /** Under the API's MongoDB deadline, which the server also enforces (maxTimeMS). */
 async function countLabsByState(api: ApiServices): Promise<Map<LabState, number>> {
   const rows = await api.deps.mongo('count labs by state', (deadline) =>
-    api.ctx.store.labs.collection
-      .aggregate<{ _id: LabState; n: number }>(
-        [{ $group: { _id: '$state', n: { $sum: 1 } } }],
-        deadline,
-      )
-      .toArray(),
+    api.ctx.store.labs.countByState(deadline),
   );
   const counts = new Map<LabState, number>();
   for (const row of rows) if (LAB_STATES.includes(row._id)) counts.set(row._id, row.n);

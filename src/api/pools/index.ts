@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { learnerHeadroom } from '../../../activities/pools';
 import { poolTargetAt } from '../../pools/schedule';
 import type { PoolSummary } from '../../store';
 import { defineRoute, type AnyRoute } from '../route';
@@ -68,9 +67,4 @@ export function poolRoutes(api: ApiServices): AnyRoute[] {
       },
     }),
   ];
-}
-
-/** What pools may hold on a provider: every slot but the learners' headroom. */
-export function poolLimitOf(capacity: number): number | null {
-  return capacity < 0 ? null : Math.max(0, capacity - learnerHeadroom(capacity));
 }

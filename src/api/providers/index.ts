@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { poolLimitOf } from '../../pools/headroom';
 import { defineRoute, type AnyRoute } from '../route';
-import { poolLimitOf } from '../pools';
 import type { ApiServices } from '../services';
 
 const providersSchema = z.object({

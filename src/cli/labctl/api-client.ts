@@ -1,6 +1,9 @@
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import type { LabView } from '../../api/labs/schema';
 import { CliError, EXIT } from './exit-codes';
+/** The lab actions are the workflow's (workflows/state.ts); labctl reaches them through the API. */
+import type { LabAction } from '../../../workflows/state';
+export type { LabAction };
 
 export type Lab = LabView;
 
@@ -26,8 +29,6 @@ export interface ProviderView {
   used: number;
   queued: number;
 }
-
-export type LabAction = 'retry' | 'reset' | 'suspend' | 'delete';
 
 interface ApiErrorBody {
   error?: { code?: string; message?: string; details?: unknown };

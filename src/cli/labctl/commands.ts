@@ -1,13 +1,12 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration, type LabctlEnvironment } from '../../config';
 import { LAB_STATES } from '../../../workflows/state';
+import { LAB_ID_PATTERN } from '../../temporal/ids';
 import { LabsApiClient, type Lab, type LabAction } from './api-client';
 import { EXIT, usageError } from './exit-codes';
 import { labDetails, labsTable, providersTable, workflowUrl } from './format';
 import type { Io } from './io';
 import { waitUntilSettled } from './wait';
-
-const LAB_ID = /^lab_[a-z2-7]{26}$/;
 
 interface GlobalOptions {
   url: string;
@@ -31,17 +30,22 @@ const duration = (value: string) => {
 };
 
 const labId = (value: string) => {
-  if (!LAB_ID.test(value))
+  if (!LAB_ID_PATTERN.test(value))
     throw new InvalidArgumentError('must be a lab id: lab_ followed by 26 characters a-z, 2-7');
   return value;
 };
 
-const ACTIONS: Array<{ action: LabAction; summary: string }> = [
-  { action: 'retry', summary: 'retry a failed lab: a new attempt under a new stack name' },
-  { action: 'reset', summary: 'delete the stack and build a fresh one (ready, suspended, failed)' },
-  { action: 'suspend', summary: 'suspend the lab now (the learner resumes it by coming back)' },
-  { action: 'delete', summary: 'delete the stack and end the lab' },
-];
+/** One command per lab action: a Record, so an action added to the workflow needs a line here. */
+const ACTION_SUMMARIES: Record<LabAction, string> = {
+  retry: 'retry a failed lab: a new attempt under a new stack name',
+  reset: 'delete the stack and build a fresh one (ready, suspended, failed)',
+  suspend: 'suspend the lab now (the learner resumes it by coming back)',
+  delete: 'delete the stack and end the lab',
+};
+const ACTIONS = (Object.keys(ACTION_SUMMARIES) as LabAction[]).map((action) => ({
+  action,
+  summary: ACTION_SUMMARIES[action],
+}));
 
 /**
  * labctl's commands, over the HTTP API with an admin token. Results go to stdout (a table, or

@@ -157,7 +157,7 @@ function LabXBlock(runtime, element, init) {
     if (!lab || lab.state !== 'ready' || !lab.suspendAt) return null;
     var suspendAt = Date.parse(lab.suspendAt);
     if (lastBeatAt && lab.lastActivityAt) {
-      // suspendAt is lastActivityAt plus the idle timeout: a newer heartbeat moves it on.
+      // suspendAt is lastActivityAt plus the idle window (idleTimeout and the API's slack): a newer heartbeat moves it on.
       suspendAt = Math.max(suspendAt, lastBeatAt + suspendAt - Date.parse(lab.lastActivityAt));
     }
     return suspendAt;

@@ -79,7 +79,7 @@ export class LabWatcher {
     if (ids.length > 0) {
       try {
         const docs = await this.dependencies.mongo('long-poll read', (deadline) =>
-          this.store.labs.collection.find({ _id: { $in: ids } }, deadline).toArray(),
+          this.store.labs.getMany(ids, deadline),
         );
         for (const doc of docs) {
           const fingerprint = fingerprintOf(doc);

@@ -1,7 +1,7 @@
 import type { StackDeletion } from '../../src/emulator';
 import type { LabEvent } from '../../src/store/events';
 import type { LabState } from '../../workflows/state';
-import { judgeDeletions, type AskedAction } from './soak-checks';
+import { judgeDeletions, judgeTransitions, type AskedAction } from '../reliability/soak-checks';
 
 /** The soak's deletion check on hand-made evidence: what warrants deleting a learner's stack. */
 describe('judgeDeletions', () => {
@@ -107,5 +107,35 @@ describe('judgeDeletions', () => {
       breaches: [],
       tally: { delete: 1, 'not ready': 1, 'by hand': 1 },
     });
+  });
+});
+
+describe('judgeTransitions', () => {
+  const at = new Date('2026-07-09T12:00:00Z');
+  const step = (from: LabState | null, to: LabState, reason: string): LabEvent => ({
+    _id: `lab_abc:${reason}`,
+    labId: 'lab_abc',
+    at,
+    from,
+    to,
+    generation: 1,
+    provider: 'cloud-a',
+    reason,
+    error: null,
+  });
+
+  it('accepts a life along the table and names a move outside it', () => {
+    const life = [
+      step(null, 'queued', 'launch requested'),
+      step('queued', 'launching', 'building'),
+      step('launching', 'ready', 'CREATE_COMPLETE'),
+      step('ready', 'ready', 'a note'),
+      step('ready', 'suspending', 'idle'),
+      step('suspending', 'suspended', 'SUSPEND_COMPLETE'),
+    ];
+    expect(judgeTransitions(new Map([['lab_abc', life]]))).toEqual([]);
+    expect(
+      judgeTransitions(new Map([['lab_abc', [...life, step('suspended', 'ready', 'magic')]]])),
+    ).toEqual(['lab lab_abc: suspended -> ready is not in the lifecycle table ("magic")']);
   });
 });

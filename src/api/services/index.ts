@@ -1,12 +1,12 @@
-import { SecretBox } from '../secrets/envelope';
-import { HeartbeatTokens } from './auth/heartbeat-token';
-import { Authenticator } from './auth/principal';
-import type { ApiContext } from './context';
-import { DEFAULT_DEADLINES, Dependencies, type Deadlines } from './dependencies';
-import { HeartbeatRelay } from './labs/heartbeats';
-import { LabWatcher } from './labs/watcher';
-import { ApiMetrics } from './metrics/registry';
-import { RateLimiter, resolveRateLimits, type RateLimit, type RateLimits } from './rate-limit';
+import { SecretBox } from '../../secrets/envelope';
+import { HeartbeatTokens } from '../auth/heartbeat-token';
+import { Authenticator } from '../auth/principal';
+import type { ApiContext } from '../context';
+import { DEFAULT_DEADLINES, Dependencies, type Deadlines } from '../dependencies';
+import { ApiMetrics } from '../metrics/registry';
+import { RateLimiter, resolveRateLimits, type RateLimit, type RateLimits } from '../rate-limit';
+import { HeartbeatRelay } from './heartbeats';
+import { LabWatcher } from './watcher';
 
 /** Tunables of one API process; the defaults are what production runs. */
 export interface ApiOptions {

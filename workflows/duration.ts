@@ -1,4 +1,7 @@
-/** Durations are written one way everywhere: an integer and one unit ("90s", "15m", "14d"). */
+/**
+ * Durations are written one way everywhere: an integer and one unit ("90s", "15m", "14d"). Read
+ * by the configuration, written by the workflows' audit lines: pure, so workflow-safe.
+ */
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
 

@@ -1,10 +1,11 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Logger } from '../../log';
 import type { Store } from '../../store';
-import { heartbeatSignal } from '../../../workflows/messages';
+import { isLabRunning, signalHeartbeat } from '../../temporal/lab-client';
 import type { LabState } from '../../../workflows/state';
 import type { Dependencies } from '../dependencies';
 import { conflict, expiredHeartbeatToken, notFound } from '../errors';
+import { askUnprojectedLab } from '../labs/actions';
 import type { ApiMetrics } from '../metrics/registry';
 import { SignalPacer } from './signal-pacer';
 import { LabStateCache } from './state-cache';
@@ -20,6 +21,9 @@ export interface HeartbeatOptions {
   signalAtMostEveryMs?: number;
 }
 
+/** Activity writes per database round trip. */
+const FLUSH_CHUNK = 100;
+
 /**
  * The heartbeat hot path. A heartbeat costs no Temporal call and no write of its own: the
  * latest time per lab is kept here and flushed every `flushMs` with one bulk write of `$max`
@@ -27,9 +31,6 @@ export interface HeartbeatOptions {
  * the workflow reads it when its idle timer fires. Only a learner back on a suspended lab needs
  * the workflow now, and gets one signal at once however many heartbeats arrive (SignalPacer).
  */
-/** Activity writes per database round trip. */
-const FLUSH_CHUNK = 100;
-
 export class HeartbeatRelay {
   private pending = new Map<string, number>();
   private readonly signals: SignalPacer;
@@ -90,25 +91,19 @@ export class HeartbeatRelay {
    */
   private async outlivedToken(labId: string, expiredAt: Date): Promise<void> {
     const doc = await this.deps.dependencies.mongo('heartbeat token life', (deadline) =>
-      this.deps.store.labs.collection.findOne(
-        { _id: labId },
-        { projection: { state: 1, lifeStartedAt: 1 }, ...deadline },
-      ),
+      this.deps.store.labs.lifeOf(labId, deadline),
     );
     if (doc?.state === 'deleted') throw conflict(`lab ${labId} is deleted`, { state: doc.state });
     if (!doc || doc.lifeStartedAt.getTime() >= expiredAt.getTime()) throw expiredHeartbeatToken();
   }
 
-  /**
-   * A lab launched a moment ago may have a workflow but no projection yet (its first write is an
-   * activity): ask Temporal, only for ids Mongo does not know, before answering 404.
-   */
+  /** A running workflow without a projection yet is a lab just launched: `queued`. */
   private async launchedButNotProjected(labId: string): Promise<LabState | null> {
-    const running = await this.deps.dependencies.temporal(
+    const running = await askUnprojectedLab(
+      this.deps.dependencies,
+      labId,
       'heartbeat lab lookup',
-      async () =>
-        (await this.deps.client.workflow.getHandle(labId).describe()).status.name === 'RUNNING',
-      (err) => (err instanceof WorkflowNotFoundError ? notFound(`no lab ${labId}`) : undefined),
+      () => isLabRunning(this.deps.client, labId),
     );
     return running ? 'queued' : null;
   }
@@ -175,9 +170,7 @@ export class HeartbeatRelay {
   private wake(labId: string, state: LabState, at: number): void {
     if (!this.signals.take(labId, state, at)) return;
     const sending = this.deps.dependencies
-      .temporal('heartbeat signal', () =>
-        this.deps.client.workflow.getHandle(labId).signal(heartbeatSignal, { version: 1, at }),
-      )
+      .temporal('heartbeat signal', () => signalHeartbeat(this.deps.client, labId, at))
       .then(() => this.deps.metrics.heartbeatSignals.inc())
       .catch(() => {
         // Let the next heartbeat try again instead of waiting out the interval.

@@ -1,0 +1,326 @@
+/**
+ * The lab workflow's state and bookkeeping, shared by its parts: the lab's snapshot and
+ * intents, transitions (the projection and search attributes follow each one), the audit
+ * trail, continue-as-new, and `persist`, which retries a stack action for as long as Heat
+ * fails. Read workflows/lab.ts first; this is the base class of what it runs.
+ */
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  patched,
+  setCurrentDetails,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { heatActivities, legacyLocalActivities, storeActivities } from './activity-proxies';
+import { describeLab } from './details';
+import { formatDuration } from './duration';
+import { labErrorOf, REFUSAL_CODES } from './failures';
+import { IntentQueue } from './intents';
+import type { CarriedState, LabWorkflowInput } from './messages';
+import { labDeadlines, type LabDeadlines, type LabPolicy } from './policy';
+import { LabStateKey, ProviderKey } from './search-attributes';
+import type { LabError, LabSnapshot, LabState } from './state';
+
+/** How long a queued lab waits before asking for capacity again when no capacityFreed signal comes. */
+export const QUEUE_POLL_MS = 30_000;
+/** Deadline for a delete to reach DELETE_COMPLETE. */
+export const DELETE_TIMEOUT_MS = 15 * 60_000;
+/** Deadline for one attempt of a suspend or resume (the lab's persist() tries again after it). */
+export const ACTION_TIMEOUT_MS = 10 * 60_000;
+/**
+ * Patch: policy reads are regular activities. As local activities they held the workflow task
+ * open, and an update accepted meanwhile could not be replayed after a cache eviction.
+ */
+export const POLICY_READ_ACTIVITY = 'policy-read-activity';
+/** Patch: a launch of a lab with a warm pool first claims a suspended pool stack and resumes it. */
+export const POOL_CLAIM = 'pool-claim';
+/** A lab's history is continued-as-new at the latest here (Temporal also suggests it earlier). */
+export const DEFAULT_HISTORY_LIMIT = 2_000;
+/**
+ * Patch: stack actions outlast Heat outages. A resume or suspend that fails is retried (the
+ * stack is never deleted for it), deletes retry until done, outputs are read until read, a
+ * create never confirmed is looked up by name and deleted, a delete accepted before the create
+ * creates nothing, and a queued lab continues as new.
+ */
+export const SURVIVE_OUTAGES = 'survive-heat-outages';
+/**
+ * Patch: a lab whose suspend, resume, delete or reset Heat keeps failing continues as new
+ * between attempts once its history is long, and the new run tries the action again. A lab
+ * held `suspending` for days by a stack Heat refuses to delete would otherwise grow tens of
+ * thousands of events, and every replay of it (after a worker restart) costs that much.
+ */
+export const CONTINUE_WHILE_RETRYING = 'continue-while-retrying';
+/**
+ * The first pause between the lab's own retries of a stack action; it doubles up to a minute,
+ * so a lab moves within a minute of Heat coming back (a 5-minute cap left labs waiting out
+ * their backoff long after a short outage, in the soak). After half an hour of failures the
+ * pause grows to 5 minutes, which keeps a day-long outage to a few hundred history events.
+ */
+export const RETRY_FIRST_MS = 5_000;
+export const RETRY_CAP_MS = 60_000;
+export const RETRY_LONG_OUTAGE_MS = 30 * 60_000;
+export const RETRY_MAX_MS = 5 * 60_000;
+/** After Heat refused a suspend outright (SUSPEND_FAILED), an idle lab tries again this much later. */
+export const SUSPEND_REFUSED_BACKOFF_MS = 15 * 60_000;
+/** How often a running lab whose policy is unknown (removed from the configuration) looks again. */
+export const UNKNOWN_POLICY_RECHECK_MS = 5 * 60_000;
+export type LabInput = LabWorkflowInput & { historyLimit?: number };
+
+export abstract class LabCore {
+  protected snapshot: LabSnapshot;
+  protected readonly intents: IntentQueue;
+  protected lastActivityAt: number;
+  protected seq: number;
+  protected policy: LabPolicy | null;
+  protected capacityFreed = false;
+  /** Before this (epoch ms) an idle lab does not try to suspend again: Heat refused the last one. */
+  protected suspendRetryAt: number;
+  /**
+   * Stacks whose create Heat may have taken without confirming it (the create ran out of
+   * retries): deleted by name in the background until Heat confirms, so none runs forever.
+   */
+  protected unconfirmed: Array<{ provider: string; stackName: string }>;
+  protected sweeping = false;
+  /** When the current suspend began (workflow time), to tell a returning learner from a late heartbeat. */
+  protected suspendingSince: number | undefined;
+  /** Since when the action in progress has failed, when an earlier run carried it over. */
+  protected carriedFailingSince: number | undefined;
+  protected readonly historyLimit: number;
+  protected readonly initialSeq: number;
+
+  constructor(protected readonly input: LabInput) {
+    const carried: CarriedState | undefined = input.carried;
+    const now = Date.now();
+    this.snapshot = carried?.snapshot ?? {
+      labId: input.labId,
+      courseId: input.courseId,
+      learnerId: input.learnerId,
+      lab: input.lab,
+      state: 'queued',
+      generation: 0,
+      provider: null,
+      stack: null,
+      outputs: {},
+      error: null,
+      lifeStartedAt: now,
+      readyAt: null,
+      suspendedAt: null,
+    };
+    this.intents = new IntentQueue(carried?.intents);
+    this.policy = carried?.policy ?? null;
+    this.suspendRetryAt = carried?.suspendRetryAt ?? 0;
+    this.unconfirmed = carried?.unconfirmed ?? [];
+    this.lastActivityAt = carried?.lastActivityAt ?? now;
+    this.carriedFailingSince = carried?.failingSince;
+    this.suspendingSince = carried?.suspendingSince;
+    // Projection writes are ordered by seq; a new life of a deleted lab (a new run) must write
+    // over the old life's document, so a fresh run starts from its start time in ms, which is
+    // above any seq an earlier life reached (each transition takes at least a millisecond).
+    this.seq = carried?.seq ?? now;
+    this.initialSeq = this.seq;
+    this.historyLimit = input.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  }
+
+  /**
+   * The lab's current policy. A lab removed from the configuration keeps its last known one
+   * (carried over continue-as-new); null only for a lab the workflow never had a policy for.
+   */
+  protected async refreshPolicy(): Promise<{
+    policy: LabPolicy | null;
+    lastActivityAt: number | null;
+  }> {
+    const input = { labId: this.snapshot.labId, lab: this.snapshot.lab };
+    const current = patched(POLICY_READ_ACTIVITY)
+      ? await storeActivities.currentPolicy(input)
+      : await legacyLocalActivities.currentPolicy(input);
+    if (current.policy) this.policy = current.policy;
+    return { policy: this.policy, lastActivityAt: current.lastActivityAt };
+  }
+
+  /** Time until `at`, but at most the policy refresh interval, so a changed policy is seen in time. */
+  protected wakeIn(at: number, policy: LabPolicy): number {
+    return Math.max(1, Math.min(at - Date.now(), policy.refreshEvery));
+  }
+
+  /** The lab's deadlines under `policy`, by the rule the API shows them with. */
+  protected deadlines(policy: LabPolicy): LabDeadlines & { suspendAt: number } {
+    const deadlines = labDeadlines(
+      {
+        lastActivityAt: this.lastActivityAt,
+        suspendedAt: this.snapshot.suspendedAt,
+        lifeStartedAt: this.snapshot.lifeStartedAt,
+        suspendRetryAt: this.suspendRetryAt,
+      },
+      policy,
+      Date.now(),
+    );
+    return { ...deadlines, suspendAt: deadlines.suspendAt ?? this.lastActivityAt };
+  }
+
+  protected async transition(
+    state: LabState,
+    patch: Partial<LabSnapshot>,
+    reason: string,
+  ): Promise<void> {
+    const from = this.snapshot.state;
+    if (state === 'suspending') this.suspendingSince = Date.now();
+    const first = !this.input.carried && this.seq === this.initialSeq;
+    // A state change ends whatever statusReason said, unless the change says something new.
+    this.snapshot = { ...this.snapshot, statusReason: null, ...patch, state };
+    this.seq += 1;
+    upsertSearchAttributes([
+      { key: LabStateKey, value: state },
+      { key: ProviderKey, value: this.snapshot.provider },
+    ]);
+    this.describe(null, reason);
+    await storeActivities.recordTransition({
+      snapshot: this.snapshot,
+      seq: this.seq,
+      from: first ? null : from,
+      reason,
+    });
+  }
+
+  /** An audit line without a state change. */
+  protected async record(reason: string): Promise<void> {
+    this.seq += 1;
+    await storeActivities.recordTransition({
+      snapshot: this.snapshot,
+      seq: this.seq,
+      from: this.snapshot.state,
+      reason,
+    });
+  }
+
+  private lastReason = '';
+  protected describe(waitingFor: string | null, reason?: string): void {
+    if (reason) this.lastReason = reason;
+    setCurrentDetails(describeLab(this.snapshot, this.lastReason, waitingFor));
+  }
+
+  /** `failingSince`: a stack action failing since then, started over by the new run. */
+  protected async continueAsNewIfLong(failingSince?: number): Promise<void> {
+    const info = workflowInfo();
+    if (!info.continueAsNewSuggested && info.historyLength < this.historyLimit) return;
+    await condition(allHandlersFinished);
+    await continueAsNew<(input: LabInput) => Promise<void>>({
+      ...this.input,
+      carried: {
+        snapshot: this.snapshot,
+        intents: this.intents.list(),
+        lastActivityAt: this.lastActivityAt,
+        seq: this.seq,
+        policy: this.policy,
+        suspendRetryAt: this.suspendRetryAt,
+        unconfirmed: this.unconfirmed,
+        ...(failingSince !== undefined ? { failingSince } : {}),
+        ...(this.snapshot.state === 'suspending' && this.suspendingSince !== undefined
+          ? { suspendingSince: this.suspendingSince }
+          : {}),
+      },
+    });
+  }
+
+  /**
+   * Runs a stack action until Heat has done it. A failure (Heat down, a timeout, a 401 after a
+   * password rotation, an action Heat refused) never deletes the stack: the lab's statusReason
+   * says what is wrong since when (API, labctl, Temporal UI), and the action is tried again
+   * after a pause that doubles up to a minute (5 minutes after half an hour), for as long as it
+   * takes. `until` ends the wait between attempts (something the learner or staff asked for
+   * comes first); `isFinal` ends it on an answer no retry fixes. The audit trail gets one line per kind of failure,
+   * not one per attempt.
+   */
+  protected async persist<T>(
+    what: string,
+    action: () => Promise<T>,
+    options: {
+      until?: () => boolean;
+      isFinal?: (error: LabError) => boolean;
+      /** The lab's state handler starts this action over in a new run (see CONTINUE_WHILE_RETRYING). */
+      restartable?: boolean;
+    } = {},
+  ): Promise<{ done: true; value: T } | { done: false; error?: LabError }> {
+    let failingSince: number | null = null;
+    if (options.restartable) {
+      failingSince = this.carriedFailingSince ?? null;
+      this.carriedFailingSince = undefined;
+    }
+    let recorded = '';
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const value = await action();
+        if (failingSince !== null) {
+          this.snapshot.statusReason = null;
+          await this.record(
+            `${what} went through after ${formatDuration(Math.max(1000, Math.round((Date.now() - failingSince) / 1000) * 1000))}`,
+          );
+        }
+        return { done: true, value };
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const error = labErrorOf(err);
+        if (options.isFinal?.(error)) {
+          this.snapshot.statusReason = null;
+          return { done: false, error };
+        }
+        failingSince ??= Date.now();
+        const since = clock(failingSince);
+        this.snapshot.statusReason = REFUSAL_CODES.includes(error.code)
+          ? `${what}: refused by Heat since ${since} (${error.message}), retrying`
+          : error.code === 'stack_busy'
+            ? `${what}: the stack has been busy in Heat since ${since} (${error.message}), retrying`
+            : `${what}: Heat unavailable since ${since}, retrying`;
+        const cap = Date.now() - failingSince < RETRY_LONG_OUTAGE_MS ? RETRY_CAP_MS : RETRY_MAX_MS;
+        const pause = Math.min(cap, RETRY_FIRST_MS * 2 ** Math.min(attempt - 1, 16));
+        if (this.snapshot.statusReason !== recorded) {
+          recorded = this.snapshot.statusReason;
+          await this.record(`${recorded} (${error.code}: ${error.message})`);
+        }
+        this.describe(`attempt ${attempt + 1} at ${iso(Date.now() + pause)} (${error.message})`);
+        const interrupted = await condition(() => options.until?.() ?? false, pause);
+        if (interrupted) {
+          this.snapshot.statusReason = null;
+          return { done: false };
+        }
+        if (options.restartable && patched(CONTINUE_WHILE_RETRYING))
+          await this.continueAsNewIfLong(failingSince);
+      }
+    }
+  }
+
+  /** Deletes, in the background, stacks whose create was never confirmed, until Heat confirms. */
+  protected sweepUnconfirmed(): void {
+    if (this.sweeping || this.unconfirmed.length === 0) return;
+    this.sweeping = true;
+    void (async () => {
+      let failures = 0;
+      while (this.unconfirmed.length > 0) {
+        const { provider, stackName } = this.unconfirmed[0]!;
+        try {
+          await heatActivities.deleteStack({
+            labId: this.snapshot.labId,
+            provider,
+            stack: { id: '', name: stackName },
+            deadline: Date.now() + DELETE_TIMEOUT_MS,
+          });
+          this.unconfirmed = this.unconfirmed.slice(1);
+          failures = 0;
+          await this.record(`${stackName} on ${provider}, created unconfirmed, is gone`);
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          failures += 1;
+          await sleep(Math.min(RETRY_CAP_MS, RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16)));
+        }
+      }
+      this.sweeping = false;
+    })();
+  }
+}
+
+export const iso = (ms: number) => new Date(ms).toISOString();
+/** A time of day, for "Heat unavailable since 12:03:10 UTC". */
+export const clock = (ms: number) => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
