@@ -1,7 +1,11 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort } from '../../src/local/child';
 import { openStore } from '../../src/store';
 import { ADMIN_TOKEN, SERVICE_TOKEN, startApiEnv, type ApiEnv } from '../api/api-env';
-import { startLabEnv, type LabEnv } from '../support/lab-env';
+import { labsYaml, startLabEnv, type LabEnv } from '../support/lab-env';
+import { testServers } from '../support/servers';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 import { ownMongo, type OwnMongo } from './own-mongo';
 import { runSoak } from './soak';
 
@@ -12,6 +16,10 @@ import { runSoak } from './soak';
  * pauses between them.
  */
 const LONG = process.env.SOAK_LONG === '1';
+/** The product's worker as its own process (default in the long run); SOAK_WORKER=process|inline. */
+const WORKER_PROCESS = (process.env.SOAK_WORKER ?? (LONG ? 'process' : 'inline')) === 'process';
+/** The worker process's log, appended across its restarts. */
+const WORKER_LOG = join(tmpdir(), `labs-soak-worker-${process.pid}.log`);
 const numberFrom = (name: string, fallback: number): number => {
   const raw = process.env[name];
   return raw === undefined || raw === '' ? fallback : Number(raw);
@@ -38,6 +46,8 @@ const OUTAGE_GAP_MS = rangeFrom(
 describe('chaos soak: random labs under faults, cloud outages and kills of the worker, API and Mongo keep the invariants', () => {
   let mongo: OwnMongo;
   let env: LabEnv;
+  let workerProcess: WorkerProcess | undefined;
+  let workerStarts = 0;
   let api: ApiEnv | undefined;
   let apiPort: number;
   const serveApi = async () => {
@@ -46,24 +56,52 @@ describe('chaos soak: random labs under faults, cloud outages and kills of the w
   beforeAll(async () => {
     mongo = await ownMongo((line) => process.stdout.write(`${line}\n`));
     env = await startLabEnv({
-      providers: PROVIDERS,
-      capacity: CAPACITY,
-      // Compressed time, at a wake rate near production's: a live lab wakes (a workflow task
-      // and an activity) once per policy refresh and per idleTimeout of activity. At 1 s and
-      // 3 s each of the long run's ~125 live labs woke every second or so; at 30 s and 10 s it
-      // is ~12 wakes a second, about what 10,000 labs at idleTimeout 10m make. (Both rates saw
-      // ~100 workflow tasks a minute pass their 10 s timeout on two cores: see docs/benchmarks.md.)
-      idleTimeout: LONG ? '10s' : '3s',
-      deleteAfter: '20s',
-      policyRefresh: LONG ? '30s' : '1s',
+      ...labOptions,
       mongoUri: mongo.uri,
     });
     mongo.watch(env.store.labs.collection.dbName);
-    await env.startWorker(undefined, { ownStore: true });
+    await startWorker();
     apiPort = await freePort();
     await serveApi();
   }, 120_000);
+  /**
+   * The long run's worker is the product's worker process, as deployed: sharing the test's event
+   * loop with the soak's clients, the API and the emulator, its workflow tasks took 17-60 s on
+   * two cores and labs could not settle. The short run keeps it in process: restarted every few
+   * seconds, a process would spend the run starting.
+   */
+  const startWorker = async () => {
+    if (!WORKER_PROCESS) return void (await env.startWorker(undefined, { ownStore: true }));
+    if (workerStarts++ === 0)
+      process.stdout.write(`soak: the worker runs as a process, log ${WORKER_LOG}\n`);
+    workerProcess = await startWorkerProcess({
+      yaml: labsYaml(env.emulator.authUrl, labOptions),
+      temporalAddress: testServers().temporalAddress,
+      taskQueue: env.taskQueue,
+      mongoUri: `${mongo.uri.replace(/\/?$/, '/')}${env.store.labs.collection.dbName}`,
+      emulatorPassword: 'pw',
+      logFile: WORKER_LOG,
+    });
+  };
+  const stopWorker = async () => {
+    if (!WORKER_PROCESS) return env.stopWorker();
+    await workerProcess?.stop();
+    workerProcess = undefined;
+  };
+  const labOptions = {
+    providers: PROVIDERS,
+    capacity: CAPACITY,
+    // Compressed time, at a wake rate near production's: a live lab wakes (a workflow task
+    // and an activity) once per policy refresh and per idleTimeout of activity. At 1 s and
+    // 3 s each of the long run's ~125 live labs woke every second or so; at 30 s and 10 s it
+    // is ~12 wakes a second, about what 10,000 labs at idleTimeout 10m make. (Both rates saw
+    // ~100 workflow tasks a minute pass their 10 s timeout on two cores: see docs/benchmarks.md.)
+    idleTimeout: LONG ? '10s' : '3s',
+    deleteAfter: '20s',
+    policyRefresh: LONG ? '30s' : '1s',
+  };
   afterAll(async () => {
+    await stopWorker();
     await api?.close();
     await env?.close();
     await mongo?.close();
@@ -91,6 +129,7 @@ describe('chaos soak: random labs under faults, cloud outages and kills of the w
           },
           start: serveApi,
         },
+        worker: { kill: stopWorker, start: startWorker },
         mongo,
         checkStore: () => openStore(mongo.uri, { dbName: env.store.labs.collection.dbName }),
         log: (line) => process.stdout.write(`${line}\n`),
