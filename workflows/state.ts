@@ -63,17 +63,8 @@ export type LabAction = 'suspend' | 'reset' | 'delete' | 'retry';
 export const ACTION_ALLOWED_IN: Record<LabAction, readonly LabState[]> = {
   suspend: ['ready', 'suspending', 'suspended'],
   reset: ['ready', 'suspended', 'failed'],
-  delete: [
-    'queued',
-    'launching',
-    'ready',
-    'suspending',
-    'suspended',
-    'resuming',
-    'resetting',
-    'deleting',
-    'failed',
-  ],
+  // Anything but a lab already deleted (a delete is how staff end a lab stuck anywhere).
+  delete: LAB_STATES.filter((s) => s !== 'deleted'),
   retry: ['failed'],
 };
 
