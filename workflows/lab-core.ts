@@ -54,6 +54,8 @@ export const SURVIVE_OUTAGES = 'survive-heat-outages';
  * thousands of events, and every replay of it (after a worker restart) costs that much.
  */
 export const CONTINUE_WHILE_RETRYING = 'continue-while-retrying';
+/** Patch: the lab's projection writes never overlap (see LabCore.writeProjection). */
+const SERIAL_PROJECTION = 'serial-projection-writes';
 /**
  * The first pause between the lab's own retries of a stack action; it doubles up to a minute,
  * so a lab moves within a minute of Heat coming back (a 5-minute cap left labs waiting out
@@ -177,7 +179,7 @@ export abstract class LabCore {
       { key: ProviderKey, value: this.snapshot.provider },
     ]);
     this.describe(null, reason);
-    await storeActivities.recordTransition({
+    await this.writeProjection({
       snapshot: this.snapshot,
       seq: this.seq,
       from: first ? null : from,
@@ -188,12 +190,26 @@ export abstract class LabCore {
   /** An audit line without a state change. */
   protected async record(reason: string): Promise<void> {
     this.seq += 1;
-    await storeActivities.recordTransition({
+    await this.writeProjection({
       snapshot: this.snapshot,
       seq: this.seq,
       from: this.snapshot.state,
       reason,
     });
+  }
+
+  private writing: Promise<unknown> = Promise.resolve();
+  /**
+   * Projection writes of a lab go one at a time (patch SERIAL_PROJECTION). The background
+   * deletion of unconfirmed creates writes audit lines while the main loop makes transitions;
+   * FerretDB v1 applies an update as read-modify-write, so of two concurrent writes the later
+   * wins whatever their seq: the soak saw a lab's `deleted` overwritten by its `deleting`.
+   */
+  private writeProjection(input: Parameters<typeof storeActivities.recordTransition>[0]) {
+    if (!patched(SERIAL_PROJECTION)) return storeActivities.recordTransition(input);
+    const write = this.writing.then(() => storeActivities.recordTransition(input));
+    this.writing = write.catch(() => undefined);
+    return write;
   }
 
   private lastReason = '';

@@ -163,6 +163,45 @@ describe('stack actions through a Heat outage', () => {
     expect(await stacksOf(labId)).toEqual([{ name, status: 'DELETE_COMPLETE' }]);
   }, 180_000);
 
+  it("writes a lab's projection one write at a time: a delete waiting on an unconfirmed create ends deleted", async () => {
+    const request = { learnerId: 'anon-unconfirmed-delete' };
+    const labId = env.labId(request);
+    await unconfirmedCreate(env.emulator.admin, `demo-${labId.slice(4)}-g1`);
+    await env.launch(request);
+    await env.waitForState(labId, 'failed', 120_000);
+    // Deleted while the background delete of the unconfirmed stack still fails: the lab's end
+    // waits for it, and then its audit line and the `deleted` transition are both written.
+    const handle = env.client.workflow.getHandle(labId);
+    await handle.executeUpdate(deleteLabUpdate, { args: [{ version: 1 }] });
+    await env.waitForState(labId, 'deleting');
+    await env.emulator.admin.clearFaults();
+    await handle.result();
+    const history = await handle.fetchHistory();
+    // FerretDB applies two overlapping updates read-modify-write, the later winning: each
+    // projection write must be scheduled only after the one before it completed.
+    const scheduled = new Map<string, number>();
+    const completed = new Map<number, number>();
+    for (const e of history.events ?? []) {
+      const id = Number(e.eventId);
+      const s = e.activityTaskScheduledEventAttributes;
+      if (s?.activityType?.name === 'recordTransition') scheduled.set(String(id), id);
+      const c = e.activityTaskCompletedEventAttributes;
+      if (c && scheduled.has(String(c.scheduledEventId)))
+        completed.set(Number(c.scheduledEventId), id);
+    }
+    const writes = [...scheduled.values()];
+    const overlapping = writes
+      .slice(1)
+      .filter((id, i) => (completed.get(writes[i]!) ?? Infinity) > id);
+    expect(overlapping).toEqual([]);
+    expect((await env.store.labs.get(labId))?.state).toBe('deleted');
+    if (process.env.LABS_RECORD_HISTORIES)
+      writeFileSync(
+        join(__dirname, '../fixtures/histories/lab-v6-serial-projection-writes.json'),
+        historyToJSON(history),
+      );
+  }, 240_000);
+
   it('creates no stack for a delete accepted while the lab was queued', async () => {
     await env.stopWorker();
     const input: LabWorkflowInput = {
