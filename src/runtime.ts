@@ -120,6 +120,7 @@ export async function startRuntime(options: {
     closers.unshift(() => api.close());
     const server: Server = await new Promise((resolve, reject) => {
       const s = api.app.listen(config.api.port, config.api.host, () => resolve(s));
+      api.attach(s);
       s.once('error', reject);
     });
     const address = server.address();

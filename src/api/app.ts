@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import Koa from 'koa';
+import type { Server } from 'node:http';
 import { accessLog } from './access-log';
 import { catalogRoutes } from './catalog';
 import { heartbeatCors } from './cors';
@@ -13,6 +14,7 @@ import { poolRoutes } from './pools';
 import { providerRoutes } from './providers';
 import { mountRoutes, type AnyRoute } from './route';
 import { createServices, type ApiOptions, type ApiServices } from './services';
+import { TerminalGateway, terminalRoutes } from './terminal';
 
 export type { ApiOptions } from './services';
 
@@ -22,9 +24,17 @@ export interface LabsApi {
   routes: AnyRoute[];
   router: Router;
   services: ApiServices;
-  /** Answers every waiting long-poll now (before the server closes, so it need not wait). */
+  /**
+   * Serves the WebSocket routes (the browser terminal) on `server`, the HTTP server that serves
+   * `app`: they arrive as the server's `upgrade` requests, which Koa never sees.
+   */
+  attach(server: Server): void;
+  /**
+   * Answers every waiting long-poll and closes every terminal session now (before the server
+   * closes, so it need not wait for them).
+   */
   endLongPolls(): void;
-  /** Ends long-polls and flushes coalesced heartbeats; call before closing the store. */
+  /** Ends long-polls and terminals and flushes coalesced heartbeats; call before closing the store. */
   close(): Promise<void>;
 }
 
@@ -48,6 +58,7 @@ export function createApp(ctx: ApiContext, options: ApiOptions = {}): LabsApi {
     ...healthRoutes(services),
     ...metricsRoutes(services),
     ...labRoutes(services),
+    ...terminalRoutes(services),
     ...providerRoutes(services),
     ...poolRoutes(services),
     ...catalogRoutes(services),
@@ -56,15 +67,21 @@ export function createApp(ctx: ApiContext, options: ApiOptions = {}): LabsApi {
   const router = new Router();
   mountRoutes(router, routes, services);
   app.use(router.routes()).use(router.allowedMethods());
+  const terminals = new TerminalGateway(services, options.terminal);
+  const endLongPolls = () => {
+    services.watcher.close();
+    terminals.close();
+  };
 
   return {
     app,
     routes,
     router,
     services,
-    endLongPolls: () => services.watcher.close(),
+    attach: (server) => terminals.attach(server),
+    endLongPolls,
     async close() {
-      services.watcher.close();
+      endLongPolls();
       await Promise.all([services.heartbeats.close(), figures.stop()]);
     },
   };

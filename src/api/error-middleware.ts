@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa';
 import type { Logger } from '../log';
-import { ApiError } from './errors';
+import { ApiError, errorBody } from './errors';
 
 /**
  * Renders every error as `{ error: { code, message, details? } }` with its status and headers,
@@ -30,13 +30,7 @@ export function errorMiddleware(logger: Logger): Middleware {
         );
       koa.status = apiError.status;
       for (const [name, value] of Object.entries(apiError.headers ?? {})) koa.set(name, value);
-      koa.body = {
-        error: {
-          code: apiError.code,
-          message: apiError.message,
-          ...(apiError.details !== undefined ? { details: apiError.details } : {}),
-        },
-      };
+      koa.body = errorBody(apiError);
     }
   };
 }

@@ -12,6 +12,15 @@ export class ApiError extends Error {
   }
 }
 
+/** The body every error answers with: `{ error: { code, message, details? } }`. */
+export const errorBody = (error: ApiError) => ({
+  error: {
+    code: error.code,
+    message: error.message,
+    ...(error.details !== undefined ? { details: error.details } : {}),
+  },
+});
+
 export const badRequest = (message: string, details?: unknown) =>
   new ApiError(400, 'invalid_input', message, details);
 export const unauthorized = (message = 'a valid bearer token is required') =>
@@ -54,6 +63,7 @@ export const ERROR_DESCRIPTIONS: Record<number, string> = {
   413: 'request body over 64 KiB',
   415: 'request body not JSON',
   422: 'unknown lab name',
+  426: 'a WebSocket route asked without Upgrade: websocket',
   429: 'rate limit for this token, or for this lab or learner under a service token; details.scope says which; see Retry-After',
   503: 'a dependency (Temporal or MongoDB) is down',
 };

@@ -86,13 +86,17 @@ async function main(): Promise<void> {
     }
 
     let emulatorUrl: string | undefined;
+    let emulatorSsh: number | undefined;
     if (config.emulator) {
       const emulator = await startLocalEmulator(
         config.emulator,
         join(env.dataDir, 'emulator.json'),
+        undefined,
+        logger.child({ component: 'emulator' }),
       );
       stoppers.push(() => emulator.close());
       emulatorUrl = emulator.url;
+      emulatorSsh = emulator.sshPort;
     }
 
     console.log('starting the API and the worker ...');
@@ -118,6 +122,9 @@ async function main(): Promise<void> {
       `    Temporal       ${temporalAddress}`,
       `    MongoDB        ${mongoUri}`,
       ...(emulatorUrl ? [`    OpenStack      ${emulatorUrl} (emulator)`] : []),
+      ...(emulatorSsh
+        ? [`    lab SSH        127.0.0.1:${emulatorSsh} (emulator, shell labs)`]
+        : []),
       `    config         ${config.file}`,
       ...(local.generated.length > 0
         ? [`    local secrets  ${local.file} (${local.generated.join(', ')})`]

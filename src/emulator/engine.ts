@@ -2,8 +2,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { DeletionLog, type DeletionActor } from './deletions';
 import { evaluate, type EvalContext } from './evaluate';
 import { badRequest, heatError, isRecord, stackNotFound } from './http-util';
-import { stackStatus, type EmuResource, type EmuStack, type EmulatorSettings } from './model';
-import { simulate, testResourceWaitSecs, type ResourceAction } from './resource-types';
+import {
+  stackStatus,
+  type EmuResource,
+  type EmuStack,
+  type EmulatorSettings,
+  type ShellHost,
+} from './model';
+import { SHELL_TYPE, simulate, testResourceWaitSecs, type ResourceAction } from './resource-types';
 import { loadTemplate, parseTemplate, validationFailed, type ParsedTemplate } from './template';
 
 export interface CreateRequest {
@@ -45,6 +51,8 @@ export class StackEngine {
   readonly pendingFailures: PendingFailure[] = [];
   readonly pendingActionFailures: PendingActionFailure[] = [];
   readonly deletions = new DeletionLog();
+  /** The SSH gateway behind OS::Emulator::Shell resources; none when the emulator runs without. */
+  shells?: ShellHost;
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
 
@@ -244,6 +252,7 @@ export class StackEngine {
     this.pendingFailures.length = 0;
     this.pendingActionFailures.length = 0;
     this.deletions.clear();
+    this.shells?.stacksCleared();
     this.changed();
   }
 
@@ -281,10 +290,12 @@ export class StackEngine {
         stackName: stack.name,
         resourceName: resource.name,
         index: index + (this.stacks.length % 50) * 5,
+        sshPort: this.shells?.port,
       });
       resource.physicalId = simulated.physicalId;
       resource.attributes = simulated.attributes;
       resource.creationTime = Date.now();
+      if (resource.type === SHELL_TYPE) this.shells?.shellCreated(stack);
       this.setResource(resource, 'CREATE', 'COMPLETE', 'state changed');
     }
     this.setStack(stack, 'CREATE', 'COMPLETE', 'Stack CREATE completed successfully');
@@ -387,6 +398,12 @@ export class StackEngine {
       if (fail === true || fail === 'true')
         return `ValueError: resources.${resource.name}: Test Resource failed ${resource.name}`;
     }
+    if (resource.type === SHELL_TYPE) {
+      if (!this.shells) return `resources.${resource.name}: this emulator runs no SSH gateway`;
+      const props = evaluate(resource.properties, this.evalContext(stack));
+      const refusal = this.shells.refusal(resource.name, isRecord(props) ? props : {});
+      if (refusal) return refusal;
+    }
     if (stack.injectedFailure?.resource === resource.name) return stack.injectedFailure.reason;
     return undefined;
   }
@@ -437,6 +454,7 @@ export class StackEngine {
     stack.action = action;
     stack.status = status;
     stack.statusReason = reason;
+    this.shells?.stackChanged(stack);
     this.changed();
   }
 

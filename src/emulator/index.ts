@@ -6,3 +6,4 @@ export type { AdminStack, RequestCounts } from './admin-api';
 export type { FaultInput, FaultRule, FaultSpec } from './faults';
 export type { EmulatorSettings } from './model';
 export type { EmulatorUser, EmulatorAppCredential } from './keystone-api';
+export type { EmulatorLogger } from './ssh/gateway';

@@ -1,8 +1,10 @@
 /**
  * `npm run emulator -- --port 5000 --create-delay-ms 3000 --state-file .data/emulator.json`
- * Prints the Keystone auth URL and the admin token, and runs until Ctrl-C.
+ * Prints the Keystone auth URL, the SSH gateway's port and the admin token, and runs until Ctrl-C.
+ * `--data-dir` keeps the SSH host key and the learners' homes across runs.
  */
 import { parseArgs } from 'node:util';
+import { createLogger } from '../log';
 import { startEmulator } from './server';
 
 async function main(): Promise<void> {
@@ -14,6 +16,8 @@ async function main(): Promise<void> {
       'wait-scale': { type: 'string' },
       'max-stacks': { type: 'string' },
       'state-file': { type: 'string' },
+      'data-dir': { type: 'string' },
+      'ssh-port': { type: 'string' },
       'admin-token': { type: 'string' },
       region: { type: 'string' },
     },
@@ -27,11 +31,14 @@ async function main(): Promise<void> {
     waitScale: num(values['wait-scale']),
     maxStacksPerProject: num(values['max-stacks']),
     stateFile: values['state-file'],
+    dataDir: values['data-dir'],
+    sshPort: num(values['ssh-port']),
     adminToken: values['admin-token'],
     region: values.region,
+    logger: createLogger('info', 'emulator'),
   });
   process.stdout.write(
-    `${JSON.stringify({ msg: 'emulator listening', authUrl: emulator.authUrl, region: emulator.region, admin: `${emulator.url}/_admin/` })}\n`,
+    `${JSON.stringify({ msg: 'emulator listening', authUrl: emulator.authUrl, region: emulator.region, admin: `${emulator.url}/_admin/`, sshPort: emulator.sshPort })}\n`,
   );
   if (!values['admin-token']) process.stdout.write(`admin token: ${emulator.adminToken}\n`);
   const stop = (): void => {

@@ -60,3 +60,20 @@ export interface EmulatorSettings {
   /** Heat's max_stacks_per_tenant; -1 for no limit. */
   maxStacksPerProject: number;
 }
+
+/**
+ * What the stack engine asks of the emulator's SSH gateway (src/emulator/ssh/) for the
+ * emulator-only `OS::Emulator::Shell` resources.
+ */
+export interface ShellHost {
+  /** The gateway's port on 127.0.0.1: the resource's `port` attribute. */
+  readonly port: number;
+  /** Why Shell resource `name` with these (evaluated) properties cannot be created, or undefined. */
+  refusal(name: string, properties: Record<string, unknown>): string | undefined;
+  /** A Shell resource of `stack` was created: its stack's home folder is made. */
+  shellCreated(stack: EmuStack): void;
+  /** `stack` changed state: a suspended or deleted stack's sessions end, a deleted one's home goes. */
+  stackChanged(stack: EmuStack): void;
+  /** Every stack was forgotten (the admin reset). */
+  stacksCleared(): void;
+}

@@ -1,6 +1,15 @@
-import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { generateSshKeyPair } from './ssh/keys';
 
 type PropertyKind = 'string' | 'integer' | 'number' | 'boolean' | 'any';
+
+/**
+ * Emulator-only: a real SSH endpoint on 127.0.0.1 (the emulator's gateway, src/emulator/ssh/)
+ * that accepts exactly this stack's `public_key` or `password` and opens a shell in the stack's
+ * own home folder. What a lab's server is to a learner, for tests and local runs; a real Heat
+ * has no such type.
+ */
+export const SHELL_TYPE = 'OS::Emulator::Shell';
 
 /** Property schemas of the Heat-native types the emulator checks as strictly as Heat does. */
 const SCHEMAS: Record<string, Record<string, PropertyKind>> = {
@@ -24,12 +33,17 @@ const SCHEMAS: Record<string, Record<string, PropertyKind>> = {
     constraint_prop_secs: 'number',
   },
   'OS::Heat::Value': { value: 'any', type: 'string' },
+  [SHELL_TYPE]: { public_key: 'string', password: 'string' },
 };
+
+/** Of these properties, a resource of the type needs at least one. */
+const ONE_OF: Record<string, string[]> = { [SHELL_TYPE]: ['public_key', 'password'] };
 
 const ATTRIBUTES: Record<string, string[]> = {
   'OS::Heat::RandomString': ['value', 'show'],
   'OS::Heat::TestResource': ['output', 'show'],
   'OS::Heat::Value': ['value', 'show'],
+  [SHELL_TYPE]: ['host', 'port', 'show'],
 };
 
 /** Services whose resource types the emulator simulates (a real cloud has them). */
@@ -37,11 +51,20 @@ const SIMULATED_NAMESPACES =
   /^OS::(Heat|Nova|Neutron|Cinder|Glance|Swift|Octavia|Designate|Keystone|Barbican|Zaqar|Aodh|Sahara|Trove|Manila|Mistral|Senlin|Zun|Magnum)::[A-Za-z0-9]+$/;
 
 export function typeKnown(type: string, files: Record<string, string>): boolean {
-  return SIMULATED_NAMESPACES.test(type) || type in files;
+  return SIMULATED_NAMESPACES.test(type) || type === SHELL_TYPE || type in files;
 }
 
 export function propertySchema(type: string): Record<string, PropertyKind> | undefined {
   return SCHEMAS[type];
+}
+
+/** The properties of which `type` needs one and `properties` has none, or undefined. */
+export function missingOneOf(
+  type: string,
+  properties: Record<string, unknown>,
+): string[] | undefined {
+  const names = ONE_OF[type];
+  return names && !names.some((name) => name in properties) ? names : undefined;
 }
 
 /** Simulated and nested types accept any attribute name; Heat's own types only their schema. */
@@ -65,6 +88,8 @@ export interface SimulationContext {
   resourceName: string;
   /** Sequence number of this resource in its stack, for distinct fake addresses. */
   index: number;
+  /** The emulator's SSH gateway port, for OS::Emulator::Shell. */
+  sshPort?: number;
 }
 
 export interface SimulatedResource {
@@ -78,17 +103,6 @@ const heatNativeId = (ctx: SimulationContext): string =>
 /** 203.0.113.0/24 and 10.0.0.0/8: documentation and private ranges, never a real host. */
 const fakeFloatingIp = (ctx: SimulationContext): string => `203.0.113.${(ctx.index % 250) + 2}`;
 const fakeFixedIp = (ctx: SimulationContext): string => `10.0.0.${(ctx.index % 250) + 4}`;
-
-function opensshPublicKey(spkiDer: Buffer): string {
-  const raw = spkiDer.subarray(spkiDer.length - 32);
-  const field = (b: Buffer): Buffer => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(b.length);
-    return Buffer.concat([len, b]);
-  };
-  const wire = Buffer.concat([field(Buffer.from('ssh-ed25519')), field(raw)]);
-  return `ssh-ed25519 ${wire.toString('base64')} Generated-by-Nova`;
-}
 
 /** What a resource of `type` looks like once created, from its evaluated properties. */
 export function simulate(
@@ -112,14 +126,18 @@ export function simulate(
     case 'OS::Heat::None':
       return { physicalId: randomUUID(), attributes: {} };
     case 'OS::Nova::KeyPair': {
-      const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-      const attributes: Record<string, unknown> = {
-        public_key: opensshPublicKey(publicKey.export({ type: 'spki', format: 'der' })),
-      };
+      // OpenSSH formats: ssh2's client (the emulator's own tests) reads no PKCS8 ed25519 key.
+      const { privateKey, publicKey } = generateSshKeyPair('Generated-by-Nova');
+      const attributes: Record<string, unknown> = { public_key: publicKey };
       if (properties.save_private_key === true || properties.save_private_key === 'true')
-        attributes.private_key = privateKey.export({ type: 'pkcs8', format: 'pem' });
+        attributes.private_key = privateKey;
       return { physicalId: name, attributes };
     }
+    case SHELL_TYPE:
+      return {
+        physicalId: heatNativeId(ctx),
+        attributes: { host: '127.0.0.1', port: ctx.sshPort ?? null },
+      };
     case 'OS::Nova::Server': {
       const ip = fakeFixedIp(ctx);
       const network = 'private';

@@ -1,6 +1,9 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { handleAdmin, type RequestCounts } from './admin-api';
 import { EmulatorAdminClient } from './admin-client';
 import { StackEngine } from './engine';
@@ -17,6 +20,7 @@ import {
 import { KeystoneEmulator, type EmulatorAppCredential, type EmulatorUser } from './keystone-api';
 import type { EmulatorSettings } from './model';
 import { DebouncedWriter, loadState } from './persist';
+import { SshGateway, type EmulatorLogger } from './ssh/gateway';
 
 export interface EmulatorOptions {
   /** Default 127.0.0.1. */
@@ -44,6 +48,17 @@ export interface EmulatorOptions {
   region?: string;
   /** Default one hour. */
   tokenTtlMs?: number;
+  /**
+   * The emulator's own files: the SSH host key and each Shell stack's home (`homes/<stack id>`).
+   * Default: a temporary folder, removed at close.
+   */
+  dataDir?: string;
+  /** Serve OS::Emulator::Shell resources with an SSH gateway on 127.0.0.1 (default true). */
+  ssh?: boolean;
+  /** The gateway's port; default the one it had last time in dataDir if free, else a free one. */
+  sshPort?: number;
+  /** SSH logins and their refusals; silent when absent. */
+  logger?: EmulatorLogger;
 }
 
 export interface RunningEmulator {
@@ -54,6 +69,10 @@ export interface RunningEmulator {
   region: string;
   adminToken: string;
   admin: EmulatorAdminClient;
+  /** The SSH gateway's port on 127.0.0.1 (OS::Emulator::Shell); undefined when `ssh: false`. */
+  sshPort?: number;
+  /** The folder of a stack's home behind the gateway (it may not exist); undefined without SSH. */
+  homeOf(stackId: string): string | undefined;
   close(): Promise<void>;
 }
 
@@ -107,6 +126,19 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
       tokens: [...keystone.tokens.entries()],
       deletions: engine.deletions.list(),
     }));
+  }
+  let gateway: SshGateway | undefined;
+  let temporaryDir: string | undefined;
+  if (options.ssh !== false) {
+    const dataDir = options.dataDir ?? (temporaryDir = mkdtempSync(join(tmpdir(), 'emulator-')));
+    gateway = await SshGateway.start({
+      engine,
+      dataDir,
+      port: options.sshPort,
+      logger: options.logger,
+    });
+    engine.shells = gateway;
+    gateway.adopt();
   }
   const heat = new HeatApi(engine, () => base);
 
@@ -279,10 +311,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
         );
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => resolve());
+    });
+  } catch (error) {
+    await gateway?.close();
+    if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
   base =
     options.publicUrl?.replace(/\/+$/, '') ??
@@ -295,11 +333,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     region,
     adminToken,
     admin: new EmulatorAdminClient(base, adminToken),
+    sshPort: gateway?.port,
+    homeOf: (stackId) => gateway?.homeOf(stackId),
     close: async () => {
       engine.close();
       writer?.flush();
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([
+        new Promise<void>((resolve) => server.close(() => resolve())),
+        gateway?.close(),
+      ]);
+      if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
     },
   };
 }

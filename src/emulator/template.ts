@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { badRequest, heatError, isRecord } from './http-util';
-import { attributeKnown, propertySchema, typeKnown } from './resource-types';
+import { attributeKnown, missingOneOf, propertySchema, typeKnown } from './resource-types';
 
 export const TEMPLATE_VERSIONS = [
   '2013-05-23',
@@ -163,6 +163,11 @@ export function validationFailed(message: string): Error {
 function validateProperties(name: string, type: string, properties: Record<string, unknown>): void {
   const schema = propertySchema(type);
   if (!schema) return;
+  const oneOf = missingOneOf(type, properties);
+  if (oneOf)
+    throw validationFailed(
+      `Property error: : resources.${name}.properties: : give at least one of ${oneOf.join(', ')}`,
+    );
   for (const [key, value] of Object.entries(properties)) {
     const kind = schema[key];
     if (!kind)

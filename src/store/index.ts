@@ -9,6 +9,7 @@ import { withDeadline } from '../util/deadline';
 import { ActivityStore } from './activity';
 import { CapacityStore } from './capacity';
 import { EventsStore } from './events';
+import { HostKeysStore } from './host-keys';
 import { LabsStore } from './labs';
 import { PoolsStore } from './pools';
 import { connectMongo } from './mongo';
@@ -20,6 +21,7 @@ export { EventsStore, type LabEvent } from './events';
 export { CapacityStore } from './capacity';
 export { ActivityStore } from './activity';
 export { SecretsStore } from './secrets';
+export { HostKeysStore, type HostKeyCheck, type HostKeyDocument } from './host-keys';
 export { MAX_TIME_MS, type QueryKind, type QueryOptions } from './deadlines';
 export {
   RetentionStore,
@@ -49,6 +51,7 @@ export interface Store {
   capacity: CapacityStore;
   secrets: SecretsStore;
   pools: PoolsStore;
+  hostKeys: HostKeysStore;
   retention: RetentionStore;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -85,6 +88,7 @@ export async function openStore(
     capacity: new CapacityStore(db),
     secrets: new SecretsStore(db),
     pools: new PoolsStore(db),
+    hostKeys: new HostKeysStore(db),
     retention: new RetentionStore(db),
   });
   const connect = () => connectMongo(uri, options);

@@ -39,6 +39,7 @@ export type LabProjection = Omit<
 
 export type LabStateRow = Pick<LabDocument, '_id' | 'state'>;
 export type LabLifeRow = Pick<LabDocument, '_id' | 'state' | 'lifeStartedAt'>;
+export type LabGenerationRow = Pick<LabDocument, '_id' | 'state' | 'generation'>;
 export interface LabStateCount {
   _id: LabState;
   n: number;
@@ -84,11 +85,21 @@ export class LabsStore {
 
   /** Several labs' states in one `$in` query; unknown labs are missing from the answer. */
   statesOf(labIds: string[], options?: QueryOptions): Promise<LabStateRow[]> {
+    return this.fieldsOf<LabStateRow>(labIds, { state: 1 }, options);
+  }
+
+  /** Several labs' states and stack generations in one `$in` query (the API's open terminals). */
+  generationsOf(labIds: string[], options?: QueryOptions): Promise<LabGenerationRow[]> {
+    return this.fieldsOf<LabGenerationRow>(labIds, { state: 1, generation: 1 }, options);
+  }
+
+  private fieldsOf<Row extends { _id: string }>(
+    labIds: string[],
+    projection: Record<string, 1>,
+    options?: QueryOptions,
+  ): Promise<Row[]> {
     return this.collection
-      .find<LabStateRow>(
-        { _id: { $in: labIds } },
-        { projection: { state: 1 }, ...maxTime(options, 'request') },
-      )
+      .find<Row>({ _id: { $in: labIds } }, { projection, ...maxTime(options, 'request') })
       .toArray();
   }
 

@@ -52,6 +52,7 @@ export async function startApiEnv(
   );
   const server: Server = await new Promise((resolve) => {
     const s = api.app.listen(port, '127.0.0.1', () => resolve(s));
+    api.attach(s);
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const as = (token: string | null) =>

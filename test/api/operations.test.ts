@@ -53,6 +53,8 @@ describe('operations: OpenAPI, metrics, dependencies down', () => {
         'POST /v1/labs/:id/retry',
         'GET /v1/labs/:id/connection',
         'GET /v1/labs/:id/events',
+        'POST /v1/labs/:id/terminal-token',
+        'GET /v1/labs/:id/terminal',
         'GET /v1/providers',
         'GET /v1/pools',
         'GET /v1/catalog',

@@ -11,8 +11,9 @@ import { eventually, SERVICE_TOKEN, startApiEnv, type ApiEnv } from '../api/api-
 /**
  * The XBlock against the running API (the real app over the emulator, Temporal and Mongo):
  * its pytest handler suite, then the learner view in headless Chromium (Debian's, driven by
- * playwright-core: no browser download). Run by `scripts/test-browser.sh`, which installs
- * Chromium when it is missing and sets LABS_BROWSER_TEST.
+ * playwright-core: no browser download), with the terminal in the browser on the emulator's
+ * `shell` lab (a real shell behind the emulator's SSH server). Run by `scripts/test-browser.sh`,
+ * which installs Chromium when it is missing and sets LABS_BROWSER_TEST.
  */
 
 const ROOT = resolve(__dirname, '../..');
@@ -22,11 +23,13 @@ const COURSE = 'course-v1:OpenCraft+Linux101+2026';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Short enough that the page's warning (last three minutes) shows as soon as the lab is ready. */
 const IDLE_TIMEOUT_MS = 40_000;
-/** `docs/learner-view.png` when LABS_SCREENSHOT=docs, else a temporary file. */
-const SCREENSHOT =
+/** `docs/NAME.png` when LABS_SCREENSHOT=docs, else a temporary file. */
+const screenshotPath = (name: string): string =>
   process.env.LABS_SCREENSHOT === 'docs'
-    ? join(ROOT, 'docs/learner-view.png')
-    : join(tmpdir(), `learner-view-${process.pid}.png`);
+    ? join(ROOT, `docs/${name}.png`)
+    : join(tmpdir(), `${name}-${process.pid}.png`);
+const SCREENSHOT = screenshotPath('learner-view');
+const TERMINAL_SCREENSHOT = screenshotPath('terminal');
 
 interface Lab {
   id: string;
@@ -59,11 +62,17 @@ function run(
   });
 }
 
-/** The learner page server: its port first, then it waits for the XBlock settings on stdin. */
+/** What a learner page serves: the XBlock settings and the unit's Studio fields. */
+interface PageSetup {
+  settings: Record<string, string>;
+  fields: { lab_name: string; terminal_enabled?: boolean; terminal_read_only?: boolean };
+}
+
+/** The learner page server: its port first, then it waits for its setup on stdin. */
 async function startPage(anonymousId: string): Promise<{
   child: ChildProcessWithoutNullStreams;
   origin: string;
-  configure(settings: Record<string, string>): Promise<void>;
+  configure(setup: PageSetup): Promise<void>;
 }> {
   const child = spawn(
     join(PYTHON_BIN, 'python'),
@@ -87,8 +96,8 @@ async function startPage(anonymousId: string): Promise<{
   return {
     child,
     origin: `http://127.0.0.1:${port}`,
-    async configure(settings) {
-      child.stdin.write(`${JSON.stringify(settings)}\n`);
+    async configure(setup) {
+      child.stdin.write(`${JSON.stringify(setup)}\n`);
       expect(await next()).toBe('serving');
     },
   };
@@ -98,22 +107,35 @@ describe('the XBlock against the running API', () => {
   let lab: LabEnv;
   let t: ApiEnv;
   let page: Awaited<ReturnType<typeof startPage>>;
+  /** A unit of the `shell` lab, with the terminal in the browser. */
+  let shellPage: Awaited<ReturnType<typeof startPage>>;
   const anonymousId = `anon-browser-${randomUUID().slice(0, 8)}`;
+  const shellLearner = `anon-shell-${randomUUID().slice(0, 8)}`;
 
   beforeAll(async () => {
     if (!existsSync(join(PYTHON_BIN, 'python'))) {
       throw new Error('no XBlock venv: run `bash scripts/test-browser.sh` (it sets one up)');
     }
     lab = await startLabEnv({ idleTimeout: `${IDLE_TIMEOUT_MS / 1000}s` });
-    await lab.startWorker();
     page = await startPage(anonymousId);
-    // The page is another origin than the API: its heartbeats need the API's CORS.
-    const config = { ...lab.config, api: { ...lab.config.api, corsOrigins: [page.origin] } };
+    shellPage = await startPage(shellLearner);
+    // The pages are other origins than the API: their heartbeats and terminals need its CORS.
+    // The shell lab keeps running while the terminal test types (no suspend warning either).
+    const shell = { ...lab.config.labs.shell!, idleTimeout: 3_600_000 };
+    const config = {
+      ...lab.config,
+      labs: { ...lab.config.labs, shell },
+      api: { ...lab.config.api, corsOrigins: [page.origin, shellPage.origin] },
+    };
+    await lab.startWorker(config);
     t = await startApiEnv({}, {}, { ...lab, config });
-    await page.configure({ API_URL: t.url, SERVICE_TOKEN });
+    const settings = { API_URL: t.url, SERVICE_TOKEN };
+    await page.configure({ settings, fields: { lab_name: 'demo', terminal_enabled: false } });
+    await shellPage.configure({ settings, fields: { lab_name: 'shell' } });
   }, 120_000);
   afterAll(async () => {
     page?.child.kill();
+    shellPage?.child.kill();
     await t?.close();
     await lab?.close();
   });
@@ -242,5 +264,106 @@ describe('the XBlock against the running API', () => {
         await fresh.close();
       }
     }, 60_000);
+
+    describe('the terminal in the browser', () => {
+      let termTab: Page;
+      const pageErrors: string[] = [];
+      beforeAll(async () => {
+        termTab = await browser.newPage({ viewport: { width: 900, height: 800 } });
+        termTab.on('pageerror', (err) => pageErrors.push(err.message));
+      });
+      afterAll(() => termTab?.close());
+
+      const root = () => termTab.locator('.openedx-lab');
+      /** The terminal's screen, a line per row (xterm.js's DOM renderer). */
+      const screenLines = () =>
+        root().locator('.openedx-lab-terminal .xterm-rows > div').allTextContents();
+      /** Types a command into the terminal and waits for an output line matching `expected`. */
+      async function typeIn(command: string, expected: RegExp): Promise<RegExpMatchArray> {
+        const before = (await screenLines()).filter((line) => expected.test(line)).length;
+        await root().locator('.openedx-lab-terminal .xterm-screen').click();
+        await termTab.keyboard.type(command);
+        await termTab.keyboard.press('Enter');
+        return eventually(`"${command}" answering ${expected}`, async () => {
+          const matches = (await screenLines()).filter((line) => expected.test(line));
+          return matches.length > before ? expected.exec(matches.at(-1)!)! : undefined;
+        });
+      }
+      /** `stty size` in the lab's shell: the pty's size, as the page's resize messages set it. */
+      async function ptySize(): Promise<{ rows: number; cols: number }> {
+        const [, rows, cols] = await typeIn("stty size | sed 's/^/size=/'", /size=(\d+) (\d+)/);
+        return { rows: Number(rows), cols: Number(cols) };
+      }
+
+      it('opens once the lab is ready: typing a command shows its output', async () => {
+        await termTab.goto(`${shellPage.origin}/`);
+        await termTab.locator('.openedx-lab[data-state="ready"]').waitFor({ timeout: 60_000 });
+        await root().locator('.openedx-lab-terminal .xterm-rows').waitFor({ timeout: 30_000 });
+        await eventually(
+          'the shell prompt',
+          async () =>
+            (await screenLines()).some((line) => line.includes('learner@lab')) || undefined,
+        );
+        await typeIn('echo hello-$((40+2))', /^hello-42\s*$/);
+        await expect(root().locator('.openedx-lab-terminal-status').isHidden()).resolves.toBe(true);
+
+        // The SSH details stay, folded, for the learner's own client.
+        const ssh = root().locator('.openedx-lab-ssh');
+        expect(await ssh.getAttribute('open')).toBeNull();
+        await expect(root().locator('.openedx-lab-ssh-summary').textContent()).resolves.toBe(
+          'Advanced: use your own SSH client',
+        );
+        await expect(ssh.locator('.openedx-lab-command').textContent()).resolves.toMatch(
+          /^ssh -i shell-key\.pem( -p \d+)? learner@\S+$/,
+        );
+        mkdirSync(dirname(TERMINAL_SCREENSHOT), { recursive: true });
+        await termTab.locator('#block').screenshot({ path: TERMINAL_SCREENSHOT });
+
+        // The pty has the size the page fitted (a resize message per fit): as many rows as the
+        // screen shows, and more of both in full screen.
+        const shown = await ptySize();
+        expect(shown.rows).toBe((await screenLines()).length);
+        const toggle = root().locator('.lab-terminal-toggle');
+        await expect(toggle.textContent()).resolves.toBe('Full screen');
+        await toggle.click();
+        await expect(toggle.textContent()).resolves.toBe('Exit full screen');
+        const full = await eventually('a bigger pty in full screen', async () => {
+          const size = await ptySize();
+          return size.rows > shown.rows && size.cols > shown.cols ? size : undefined;
+        });
+        expect(full.rows).toBe((await screenLines()).length);
+        await toggle.click();
+        await eventually('the pty back to its size', async () => {
+          const size = await ptySize();
+          return size.rows === shown.rows && size.cols === shown.cols ? true : undefined;
+        });
+        expect(pageErrors).toEqual([]);
+      }, 120_000);
+
+      it('says why when the lab is paused, and reconnects once it is resumed', async () => {
+        const labId = lab.labId({ courseId: COURSE, learnerId: shellLearner, lab: 'shell' });
+        const suspended = await t.service.post(`/v1/labs/${labId}/suspend`);
+        expect(suspended.status).toBe(202);
+        const status = root().locator('.openedx-lab-terminal-status');
+        await eventually('the terminal says the lab is pausing', async () => {
+          const text = (await status.isVisible()) ? await status.textContent() : '';
+          return /suspending|paused|stopped running/.test(text ?? '') || undefined;
+        });
+        // The learner comes back (Resume, unless a heartbeat of theirs resumed it already): the
+        // terminal connects again by itself, with a fresh token.
+        const resume = root().locator('.openedx-lab-launch');
+        await eventually(
+          'the lab ready again and the terminal connected',
+          async () => {
+            if (await resume.isVisible()) await resume.click();
+            const ready = (await root().getAttribute('data-state')) === 'ready';
+            return (ready && (await status.isHidden())) || undefined;
+          },
+          90_000,
+        );
+        await typeIn('echo back-$((6*7))', /^back-42\s*$/);
+        expect(pageErrors).toEqual([]);
+      }, 120_000);
+    });
   });
 });

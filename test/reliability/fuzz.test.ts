@@ -17,7 +17,7 @@ const SEED = 20260709;
 const COURSE = 'course-v1:Org+Fuzz+2026';
 const YEAR = 365 * 86_400_000;
 const LAB_ID = /^lab_[a-z2-7]{26}$/;
-const CATALOG = new Set(['demo', 'broken']);
+const CATALOG = new Set(['demo', 'broken', 'shell']);
 
 interface FuzzRequest {
   method: string;
@@ -469,5 +469,5 @@ describe('fuzzing the API: generated requests to every route', () => {
     });
     expect(ids).toEqual([labA, sentinel.data.id].sort());
     expect(labIdFor(COURSE, 'anon-fuzz-sentinel', 'demo')).toBe(sentinel.data.id);
-  }, 60_000);
+  }, 120_000);
 });

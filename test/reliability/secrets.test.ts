@@ -25,6 +25,7 @@ describe('secret hygiene: no secret output or token anywhere but where it belong
     const answers: unknown[] = [];
     const secrets: string[] = [];
     const heartbeatTokens: string[] = [];
+    const terminalTokens: string[] = [];
     const record = <T>(res: { data: T }): T => {
       answers.push(res.data);
       return res.data;
@@ -65,6 +66,9 @@ describe('secret hygiene: no secret output or token anywhere but where it belong
     expect(id).toBe(labIdFor(COURSE, 'anon-secrets', 'demo'));
     await waitFor(id, 'ready');
     await readSecret(id);
+    const terminal = await t.service.post<{ token: string }>(`/v1/labs/${id}/terminal-token`);
+    expect(terminal.status).toBe(200);
+    terminalTokens.push(terminal.data.token);
     expect((await t.as(heartbeatTokens[0]!).post(`/v1/labs/${id}/heartbeat`)).status).toBe(204);
     record(await t.service.post(`/v1/labs/${id}/suspend`));
     await waitFor(id, 'suspended');
@@ -122,9 +126,13 @@ describe('secret hygiene: no secret output or token anywhere but where it belong
       ADMIN_TOKEN,
       ...Object.fromEntries(secrets.map((s, i) => [`secret ${i}`, s])),
       ...Object.fromEntries(heartbeatTokens.map((s, i) => [`heartbeat token ${i}`, s])),
+      ...Object.fromEntries(terminalTokens.map((s, i) => [`terminal token ${i}`, s])),
       // A token's signature alone is as good as the token.
       ...Object.fromEntries(
-        heartbeatTokens.map((s, i) => [`heartbeat token ${i} MAC`, s.split('.').at(-1)!]),
+        [...heartbeatTokens, ...terminalTokens].map((s, i) => [
+          `token ${i} MAC`,
+          s.split('.').at(-1)!,
+        ]),
       ),
     };
     const found: string[] = [];

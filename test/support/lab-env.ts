@@ -72,6 +72,14 @@ ${options.maxLifetime ? `    maxLifetime: ${options.maxLifetime}\n` : ''}${optio
     providers: [${providers.join(', ')}]
     connection: { protocol: ssh, host: 192.0.2.1, port: 22 }
     launchTimeout: 1m
+  shell:
+    template: test/shell-lab.yaml
+    providers: [${providers.join(', ')}]
+    connection: { protocol: ssh, hostOutput: host, portOutput: port, username: learner }
+    secretOutputs: [private_key]
+    launchTimeout: 1m
+    idleTimeout: ${options.idleTimeout ?? '1h'}
+    deleteAfter: ${options.deleteAfter ?? '14d'}
 `;
 }
 

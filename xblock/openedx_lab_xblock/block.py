@@ -3,11 +3,13 @@
 Whose lab a request concerns is always derived on the server from the requesting user (the
 runtime's user service: the course-specific anonymous user id) and the course; nothing the
 browser sends selects a lab. The service token never leaves the server; the browser only gets
-the lab's heartbeat token, which can do nothing but report activity on that one lab.
+the lab's heartbeat token, which can do nothing but report activity on that one lab, and
+short-lived terminal tokens, which open that one lab's terminal and nothing else.
 
-Only POST handlers change a lab (launch, reset, a fresh heartbeat token): rendering the unit and
-the one GET handler (the key download) never launch one, so a same-site `<img>` or a prefetch
-cannot start labs for whoever views a page. The page's script launches when it starts.
+Only POST handlers change a lab or hand out a token (launch, reset, heartbeat and terminal
+tokens): rendering the unit and the one GET handler (the key download) never launch one, so a
+same-site `<img>` or a prefetch cannot start labs for whoever views a page. The page's script
+launches when it starts.
 
 Each user has a small budget of calls per minute (throttle.py): every call reaches the API with
 the LMS's one service token, which one learner in a loop must not spend for everyone.
@@ -25,7 +27,7 @@ from typing import Any, Optional
 from webob import Response
 from xblock.core import XBlock
 from xblock.exceptions import JsonHandlerError
-from xblock.fields import Scope, String
+from xblock.fields import Boolean, Scope, String
 from xblock.validation import ValidationMessage
 
 try:  # XBlock >= 2
@@ -47,7 +49,8 @@ BROWSER_FIELDS = ("state", "progress", "error", "lastActivityAt", "suspendAt", "
 TOKEN_STATES = ("queued", "launching", "ready", "suspending", "suspended", "resuming", "resetting")
 #: Calls per user per minute, by kind: XBLOCK_SETTINGS["LabXBlock"] key and default.
 RATE_LIMITS = {
-    # launch, reset, heartbeat token: the page makes one per opening or click.
+    # launch, reset, heartbeat and terminal tokens: the page makes one per opening, click or
+    # terminal (re)connection.
     "actions": ("ACTIONS_PER_MINUTE", 12),
     # status long-polls, connection, key download: a few per minute while a lab changes.
     "reads": ("READS_PER_MINUTE", 120),
@@ -130,6 +133,18 @@ class LabXBlock(XBlock):
         scope=Scope.settings,
         help="A lab of the orchestrator's catalog",
     )
+    terminal_enabled = Boolean(
+        display_name="Terminal in the browser",
+        default=True,
+        scope=Scope.settings,
+        help="Learners get a terminal on their lab in the page (their own SSH client stays possible)",
+    )
+    terminal_read_only = Boolean(
+        display_name="Read-only terminal",
+        default=False,
+        scope=Scope.settings,
+        help="The terminal shows the lab but ignores typing (for demonstrations)",
+    )
     # Written only from the launch answer for this user; checked against `lab_key`.
     lab_id = String(default="", scope=Scope.user_state)
     lab_key = String(default="", scope=Scope.user_state)
@@ -150,6 +165,10 @@ class LabXBlock(XBlock):
         fragment = Fragment(_template("html/lab.html", display_name=self.display_name))
         fragment.add_css(_resource("css/lab.css"))
         fragment.add_javascript(_resource("js/heartbeat.js"))
+        if self.terminal_enabled:
+            data["terminal"] = {"readOnly": bool(self.terminal_read_only), "words": words.TERMINAL}
+            fragment.add_css(_resource("css/terminal.css"))
+            fragment.add_javascript(_resource("js/terminal.js"))
         fragment.add_javascript(_resource("js/lab.js"))
         fragment.initialize_js("LabXBlock", data)
         return fragment
@@ -200,6 +219,8 @@ class LabXBlock(XBlock):
                 display_name=self.display_name,
                 options_html=options,
                 rows_html=rows,
+                terminal_enabled_html=" checked" if self.terminal_enabled else "",
+                terminal_read_only_html=" checked" if self.terminal_read_only else "",
             )
         )
         fragment.add_css(_resource("css/lab.css"))
@@ -293,9 +314,7 @@ class LabXBlock(XBlock):
         try:
             self._throttle("reads")
             service = self._service()
-            lab_id = self._stored_lab_id()
-            if not lab_id:
-                raise HandlerError(404, words.NO_LAB_YET)
+            lab_id = self._existing_lab_id()
             key = (service.connection(lab_id).get("secrets") or {}).get("private_key")
         except LabServiceError as err:
             return HandlerError.of(err).text_response()
@@ -336,14 +355,35 @@ class LabXBlock(XBlock):
 
         def renew() -> dict:
             service = self._service()
-            lab_id = self._stored_lab_id()
-            if not lab_id:
-                raise LabServiceError(words.NO_LAB_YET, 404)
-            if service.lab(lab_id).get("state") not in TOKEN_STATES:
+            if service.lab(self._existing_lab_id()).get("state") not in TOKEN_STATES:
                 raise LabServiceError(words.NO_TOKEN_NOW, 409)
             return {"heartbeat": self._launch(service)["heartbeat"]}
 
         return self._json(renew)
+
+    @XBlock.json_handler
+    def terminal_token(self, data: dict, suffix: str = "") -> dict:
+        """A short-lived token for the terminal of the learner's own lab, and where to open it.
+
+        Never launches: without a lab of the learner's, a 404; before it is ready, the API's 409.
+        Read-only when the unit says so (the API enforces it for the token).
+        """
+        if not self.terminal_enabled:
+            raise HandlerError(403, words.TERMINAL_OFF)
+        self._throttle("actions")
+
+        def issue() -> dict:
+            service = self._service()
+            answer = service.terminal_token(
+                self._existing_lab_id(), read_only=bool(self.terminal_read_only)
+            )
+            return {
+                "token": answer["token"],
+                "expiresAt": answer.get("expiresAt"),
+                "wsUrl": websocket_url(service.settings.public_api_url, str(answer["url"])),
+            }
+
+        return self._json(issue)
 
     # ----- Studio -----
 
@@ -365,6 +405,9 @@ class LabXBlock(XBlock):
                 )
         self.display_name = display_name
         self.lab_name = lab_name
+        for name in ("terminal_enabled", "terminal_read_only"):
+            if isinstance(data.get(name), bool):  # absent: unchanged
+                setattr(self, name, data[name])
         return {"result": "success"}
 
     # ----- internals -----
@@ -416,6 +459,13 @@ class LabXBlock(XBlock):
         """The requesting user's lab in this unit, as stored from their last launch ("" if none)."""
         return self.lab_id if self.lab_id and self.lab_key == self._key() else ""
 
+    def _existing_lab_id(self) -> str:
+        """The requesting user's stored lab, or a 404: for handlers that must never launch one."""
+        lab_id = self._stored_lab_id()
+        if not lab_id:
+            raise LabServiceError(words.NO_LAB_YET, 404)
+        return lab_id
+
     def _lab_id(self, service: LabService) -> str:
         """The requesting user's lab in this unit: stored from their launch, else launched now.
 
@@ -459,6 +509,15 @@ class LabXBlock(XBlock):
     @staticmethod
     def workbench_scenarios() -> list:
         return [("Lab", '<openedx_lab lab_name="demo"/>')]
+
+
+def websocket_url(public_api_url: str, path: str) -> str:
+    """The API's `url` for a WebSocket (a path, or an absolute http(s) URL) as the browser opens it."""
+    url = path if "://" in path else public_api_url + path
+    for http, ws in (("https://", "wss://"), ("http://", "ws://")):
+        if url.startswith(http):
+            return ws + url[len(http):]
+    return url
 
 
 def _now_ms() -> int:

@@ -57,7 +57,7 @@ class Settings:
 
     api_url: str
     service_token: str
-    #: Where learners' browsers send heartbeats (the API as the browser reaches it).
+    #: Where learners' browsers send heartbeats and open terminals (the API as they reach it).
     public_api_url: str
     timeout: float = DEFAULT_TIMEOUT
 
@@ -103,6 +103,11 @@ class LabService:
 
     def reset(self, lab_id: str) -> dict:
         return self._call("reset", "POST", f"/v1/labs/{lab_id}/reset")
+
+    def terminal_token(self, lab_id: str, read_only: bool = False) -> dict:
+        """{token, expiresAt, url}: a short-lived token for the lab's terminal WebSocket at `url`."""
+        body = {"readOnly": True} if read_only else None
+        return self._call("terminal", "POST", f"/v1/labs/{lab_id}/terminal-token", json=body)
 
     def _call(
         self,

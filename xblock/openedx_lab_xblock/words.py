@@ -40,6 +40,30 @@ SERVER_ERROR = f"The lab service ran into a problem. Please try again in a few m
 UNAVAILABLE = "The lab service is unavailable right now. Please try again shortly."
 UNREACHABLE = "The lab service is unreachable right now. Please try again shortly."
 TIMED_OUT = "The lab service did not answer in time. Please try again shortly."
+TERMINAL_OFF = "The terminal in the browser is turned off for this unit."
+TERMINAL_NOT_READY = "Your lab is not ready yet: the terminal opens once it is."
+
+#: The terminal in the browser, as the page says it (lab.js gets these with the unit).
+TERMINAL = {
+    "connecting": "Connecting to your lab…",
+    "dropped": "The connection to your lab was lost. Reconnecting…",
+    "ssh_failed": "The terminal cannot reach your lab right now. Trying again…",
+    "too_many": "Your lab's terminal is open in too many other tabs or windows: close one and it reconnects here.",
+    "ended": "The terminal session ended.",
+    "reconnect": "Open a new terminal",
+    # The lab left ready (the API closed the terminal), by what it does now.
+    "left_ready": "Your lab stopped running here; the terminal reconnects when it is ready again.",
+    "suspending": "Your lab is suspending; it resumes when you come back.",
+    "suspended": "Your lab is paused; the terminal reconnects when it resumes.",
+    "resuming": "Your lab is resuming; the terminal reconnects when it is ready.",
+    "rebuilding": "Your lab is being rebuilt; the terminal reconnects when it is ready.",
+    # The SSH details, folded under the terminal.
+    "ssh_fold": "Advanced: use your own SSH client",
+    # The terminal's own buttons.
+    "full_screen": "Full screen",
+    "exit_full_screen": "Exit full screen",
+    "read_only": "Read only: you can watch, not type",
+}
 
 
 def lab_error(code: Optional[str]) -> str:
@@ -80,6 +104,8 @@ def api_error(
             return NOT_READY
         if action == "reset":
             return CANNOT_RESET_NOW
+        if action == "terminal":
+            return TERMINAL_NOT_READY
         return BUSY
     if status == 404:
         return LAB_NOT_FOUND

@@ -130,6 +130,15 @@ class FakeOrchestrator:
             if method == "POST" and parts[3:] == ["reset"]:
                 lab["state"] = "resetting"
                 return 202, lab
+            if method == "POST" and parts[3:] == ["terminal-token"]:
+                if lab["state"] != "ready":
+                    return 409, {"error": {"code": "invalid_state", "message": f"lab is {lab['state']}", "details": {"state": lab["state"]}}}
+                read_only = bool((body or {}).get("readOnly"))
+                return 200, {
+                    "token": f"tt1.{lab['id']}.{'ro' if read_only else 'rw'}.sig",
+                    "expiresAt": "2026-01-01T00:01:00.000Z",
+                    "url": f"/v1/labs/{lab['id']}/terminal",
+                }
         return 404, {"error": {"code": "not_found", "message": f"no route {method} {path}"}}
 
 

@@ -40,7 +40,7 @@ def test_rendering_the_unit_launches_nothing_the_pages_post_does(unit: Unit, orc
 @pytest.mark.parametrize("has_lab", [False, True], ids=["no-lab-yet", "lab-launched"])
 def test_no_handler_changes_a_lab_on_a_get(unit: Unit, orchestrator: FakeOrchestrator, has_lab: bool):
     names = handler_names()
-    assert {"launch", "reset", "status", "connection", "private_key"} <= set(names)
+    assert {"launch", "reset", "status", "connection", "private_key", "terminal_token"} <= set(names)
     block = unit.block_for("student-1", "anon-aaa")
     if has_lab:
         assert call(block, "launch", {})[0] == 200

@@ -45,6 +45,7 @@ def test_a_learner_in_a_loop_is_slowed_down_and_nobody_else_is(settings: dict, o
     # Resets and token renewals share the learner's budget: a loop cannot switch to them.
     assert call(looping, "reset", {"confirm": True})[0] == 429
     assert call(looping, "heartbeat_token", {})[0] == 429
+    assert call(looping, "terminal_token", {})[0] == 429
 
 
 def test_reads_are_limited_per_learner_too(settings: dict, orchestrator: FakeOrchestrator):

@@ -1,15 +1,12 @@
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { SecretsKey } from '../../config';
 import { LAB_ID_PATTERN } from '../../temporal/ids';
+import { TokenMac } from './token-mac';
 
 /**
  * Heartbeat tokens: `hb1.<labId>.<expiry, epoch seconds>.<HMAC-SHA256, base64url>`.
  *
- * A learner's browser holds one, so it carries no power but "this lab is in use". The MAC key is
- * derived (HKDF) from each LABS_SECRETS_KEY rather than being a key of its own, so tokens survive
- * restarts without new configuration; every configured key verifies, so a token issued before a
- * key rotation stays valid while the old key is still listed. The derivation's `info` keeps the
- * MAC key distinct from the AES key that seals secrets.
+ * A learner's browser holds one, so it carries no power but "this lab is in use". Signed under a
+ * key derived from the secrets keys (TokenMac), every configured key verifying.
  *
  * The expiry is when the lab's life is due to end (maxLifetime, counted from the issue), but the
  * lab lives on until its stack is deleted, which takes as long as Heat takes: an authentic
@@ -26,17 +23,13 @@ export type HeartbeatTokenCheck =
   | { ok: false; reason: 'expired'; labId: string; expiresAt: Date };
 
 export class HeartbeatTokens {
-  private readonly keys: Buffer[];
+  private readonly mac: TokenMac;
 
   constructor(
     secretsKeys: SecretsKey[],
     private readonly now: () => number = Date.now,
   ) {
-    if (secretsKeys.length === 0)
-      throw new Error('no secrets key: heartbeat tokens need LABS_SECRETS_KEY');
-    this.keys = secretsKeys.map((k) =>
-      Buffer.from(hkdfSync('sha256', k.key, 'labs-api', 'heartbeat-token v1', 32)),
-    );
+    this.mac = new TokenMac(secretsKeys, 'heartbeat-token v1', 'heartbeat tokens');
   }
 
   static looksLikeOne(token: string): boolean {
@@ -47,7 +40,7 @@ export class HeartbeatTokens {
     if (!LAB_ID_PATTERN.test(labId)) throw new Error(`not a lab id: ${labId}`);
     const expiry = Math.ceil((this.now() + validForMs) / 1000);
     const payload = `${VERSION}.${labId}.${expiry}`;
-    return `${payload}.${mac(this.keys[0]!, payload)}`;
+    return `${payload}.${this.mac.sign(payload)}`;
   }
 
   verify(token: string): HeartbeatTokenCheck {
@@ -55,21 +48,10 @@ export class HeartbeatTokens {
     if (!match) return { ok: false, reason: 'malformed' };
     const [, labId, expiry, signature] = match as unknown as [string, string, string, string];
     const payload = `${VERSION}.${labId}.${expiry}`;
-    const given = Buffer.from(signature, 'base64url');
-    // Every key is tried, without stopping at the first match, so timing says nothing about which.
-    let valid = false;
-    for (const key of this.keys) {
-      const expected = Buffer.from(mac(key, payload), 'base64url');
-      if (expected.length === given.length && timingSafeEqual(expected, given)) valid = true;
-    }
-    if (!valid) return { ok: false, reason: 'tampered' };
+    if (!this.mac.verify(payload, signature)) return { ok: false, reason: 'tampered' };
     const expiresAt = new Date(Number(expiry) * 1000);
     if (expiresAt.getTime() <= this.now())
       return { ok: false, reason: 'expired', labId, expiresAt };
     return { ok: true, labId, expiresAt };
   }
-}
-
-function mac(key: Buffer, payload: string): string {
-  return createHmac('sha256', key).update(payload).digest('base64url');
 }

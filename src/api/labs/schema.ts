@@ -7,7 +7,7 @@ import { LAB_ID_PATTERN } from '../../temporal/ids';
  * the source of /openapi.json.
  */
 
-const dateTime = z.string().meta({ format: 'date-time' });
+export const dateTime = z.string().meta({ format: 'date-time' });
 
 /** Open edX opaque-keys' ALLOWED_ID_CHARS (ASCII): letters, digits, _ - ~ . : */
 const keyPart = '[A-Za-z0-9_~.:-]+';

@@ -72,6 +72,11 @@ export class ApiMetrics {
     help: 'When labs_by_state and the pool figures were last read from MongoDB (Unix time)',
     registers: [this.registry],
   });
+  readonly terminalSessions = new Gauge({
+    name: 'labs_api_terminal_sessions',
+    help: 'Browser terminal sessions open (WebSocket to a lab over SSH) on this API process',
+    registers: [this.registry],
+  });
   readonly longPollWaiters = new Gauge({
     name: 'labs_api_long_poll_waiters',
     help: 'GET /v1/labs/{id}?wait=N requests waiting for a change',

@@ -56,7 +56,8 @@ export function openApiDocument(routes: AnyRoute[], version: string): JsonObject
       ...(route.body
         ? {
             requestBody: {
-              required: true,
+              // An optional body (terminal-token's options) may be left out.
+              required: !route.body.safeParse(undefined).success,
               content: { 'application/json': { schema: convert(route.body, 'input') } },
             },
           }

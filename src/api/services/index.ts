@@ -1,10 +1,12 @@
 import { SecretBox } from '../../secrets/envelope';
 import { HeartbeatTokens } from '../auth/heartbeat-token';
+import { TerminalTokens } from '../auth/terminal-token';
 import { Authenticator } from '../auth/principal';
 import type { ApiContext } from '../context';
 import { DEFAULT_DEADLINES, Dependencies, type Deadlines } from '../dependencies';
 import { ApiMetrics } from '../metrics/registry';
 import { RateLimiter, resolveRateLimits, type RateLimit, type RateLimits } from '../rate-limit';
+import type { TerminalOptions } from '../terminal/gateway';
 import { HeartbeatRelay } from './heartbeats';
 import { LabWatcher } from './watcher';
 
@@ -19,6 +21,8 @@ export interface ApiOptions {
   heartbeatStateTtlMs?: number;
   /** At most one resume signal per suspended lab per this interval. */
   heartbeatSignalEveryMs?: number;
+  /** The browser terminal's pings, state checks and session limit. */
+  terminal?: Partial<TerminalOptions>;
 }
 
 /** What the routes share within one API process: built once by createApp. */
@@ -28,6 +32,7 @@ export interface ApiServices {
   deps: Dependencies;
   auth: Authenticator;
   heartbeatTokens: HeartbeatTokens;
+  terminalTokens: TerminalTokens;
   limiter: RateLimiter;
   heartbeats: HeartbeatRelay;
   watcher: LabWatcher;
@@ -48,6 +53,7 @@ export function createServices(ctx: ApiContext, options: ApiOptions = {}): ApiSe
     metrics,
     deps,
     heartbeatTokens,
+    terminalTokens: new TerminalTokens(ctx.env.secretsKeys),
     auth: new Authenticator(ctx.env, heartbeatTokens),
     limiter: new RateLimiter(
       resolveRateLimits(ctx.config.api.rateLimit, options.rateLimit),

@@ -2,11 +2,13 @@
 
     learner_page.py ANONYMOUS_ID JQUERY_JS
 
-Binds 127.0.0.1 on a free port and prints `port N`, then reads one line of JSON from stdin: the
-XBLOCK_SETTINGS bucket (API_URL, SERVICE_TOKEN, PUBLIC_API_URL). The page's origin is known
-before the API starts, so the API can list it in `corsOrigins`. `GET /` renders the real
-fragment (HTML, CSS, heartbeat.js, lab.js) through the XBlock test runtime for one learner, with
-jQuery as the LMS provides it; `/handler/NAME` routes the page's handler calls to the block.
+Binds 127.0.0.1 on a free port and prints `port N`, then reads one line of JSON from stdin:
+{"settings": the XBLOCK_SETTINGS bucket (API_URL, SERVICE_TOKEN, PUBLIC_API_URL), "fields": the
+unit's Studio fields (lab_name, default "demo"; terminal_enabled, terminal_read_only)}. The
+page's origin is known before the API starts, so the API can list it in `corsOrigins`. `GET /`
+renders the real fragment (HTML, CSS, heartbeat.js, terminal.js, lab.js) through the XBlock
+test runtime for one learner, with jQuery as the LMS provides it; `/handler/NAME` routes the
+page's handler calls to the block.
 """
 
 from __future__ import annotations
@@ -104,7 +106,13 @@ def main() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     print(f"port {server.server_address[1]}", flush=True)
-    unit = Unit(json.loads(sys.stdin.readline()), lab_name="demo")
+    config = json.loads(sys.stdin.readline())
+    fields = dict(config.get("fields") or {})
+    unit = Unit(config["settings"], lab_name=fields.pop("lab_name", "demo"))
+    block = unit.block_for(USER_ID, ANONYMOUS_ID)
+    for name, value in fields.items():
+        setattr(block, name, value)
+    block.save()
     print("serving", flush=True)
     server.serve_forever()
 

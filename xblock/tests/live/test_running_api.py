@@ -97,6 +97,23 @@ def test_the_page_launches_the_learners_lab_and_the_handlers_follow_it(live_unit
     assert beat.status_code == 204, beat.text
 
 
+def test_a_terminal_token_from_the_api_for_the_learners_lab(live_unit: Unit) -> None:
+    block = live_unit.block_for("student-t", learner())
+    status, answer = call(block, "terminal_token", {})
+    assert status == 404, answer  # no lab yet: never launched for a terminal
+    call(block, "launch", {})
+    wait_ready(block)
+    status, answer = call(block, "terminal_token", {})
+    assert status == 200, answer
+    assert answer["token"] and answer["expiresAt"]
+    # The API's public URL (API_URL here), as a WebSocket URL, and the lab's terminal route.
+    assert answer["wsUrl"] == API_URL.replace("http://", "ws://", 1) + f"/v1/labs/{block.lab_id}/terminal"
+    block.terminal_read_only = True
+    block.save()
+    status, answer = call(block, "terminal_token", {})
+    assert status == 200 and answer["token"], answer
+
+
 def test_each_learner_gets_their_own_lab(live_unit: Unit) -> None:
     one = live_unit.block_for("student-a", learner())
     two = live_unit.block_for("student-b", learner())

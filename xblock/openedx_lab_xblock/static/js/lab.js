@@ -1,7 +1,8 @@
 /* Learner view of LabXBlock. Everything it shows comes from the XBlock's handlers, which act on
- * the requesting learner's own lab; the only thing it talks to directly is the orchestrator's
- * heartbeat route (with the lab's heartbeat token), through OpenedxLabHeartbeat. Rendering the
- * unit launches nothing: this script launches (a POST) when it starts. */
+ * the requesting learner's own lab; the only things it talks to directly are the orchestrator's
+ * heartbeat route (with the lab's heartbeat token), through OpenedxLabHeartbeat, and the lab's
+ * terminal WebSocket (with a short-lived token from the XBlock), through LabTerminal. Rendering
+ * the unit launches nothing: this script launches (a POST) when it starts. */
 function LabXBlock(runtime, element, init) {
   'use strict';
   var $root = $(element).find('.openedx-lab');
@@ -33,6 +34,25 @@ function LabXBlock(runtime, element, init) {
   var starting = !!init.launch; // the launch this script makes on opening is on its way
   // A launch or reset was just accepted: the answer may still show the state before it.
   var awaitingChange = false;
+
+  // The terminal in the browser (init.terminal when the unit has it on): it opens once the lab
+  // is ready, with a fresh token from the XBlock for each connection, and reconnects after a
+  // drop with backoff.
+  var terminal = init.terminal && window.LabTerminal ? init.terminal : null;
+  var TERM = (terminal && terminal.words) || {};
+  // While the lab is not ready, what the terminal waits for (a key of TERM).
+  var TERM_WAITING = {
+    suspending: 'suspending', suspended: 'suspended', resuming: 'resuming',
+    resetting: 'rebuilding', launching: 'rebuilding', queued: 'rebuilding'
+  };
+  var TERM_MAX_BACKOFF_MS = 30000;
+  var TERM_STEADY_MS = 10000; // a connection open this long starts the backoff afresh
+  var term = null; // the LabTerminal on the page, once opened
+  var termBusy = false; // a token is on its way, or a socket is opening or open
+  var termTimer = null; // the next connection attempt
+  var termFailures = 0;
+  var termOpenedAt = 0;
+  var termEnded = false; // the learner ended the shell: a new one on their click only
 
   function handler(name, data, timeoutMs) {
     return $.ajax({
@@ -129,7 +149,93 @@ function LabXBlock(runtime, element, init) {
     } else if (connectionFor === null && !awaitingChange) {
       loadConnection();
     }
+    renderTerminal();
     renderClock();
+  }
+
+  function terminalReady() {
+    return !!terminal && !!lab && lab.state === 'ready' && !awaitingChange;
+  }
+  function renderTerminal() {
+    if (!terminal) return;
+    var ready = terminalReady();
+    var waiting = lab ? TERM_WAITING[lab.state] : null;
+    show($root.find('.openedx-lab-terminal-box'), ready || (term !== null && !!waiting));
+    if (ready) {
+      if (!termBusy && termTimer === null && !termEnded) connectTerminal();
+      return;
+    }
+    window.clearTimeout(termTimer);
+    termTimer = null;
+    termFailures = 0;
+    termEnded = false;
+    if (waiting && !termBusy) terminalStatus(TERM[waiting]);
+  }
+  function terminalStatus(text, offerReconnect) {
+    var $status = $root.find('.openedx-lab-terminal-status');
+    $status.find('.openedx-lab-terminal-text').text(text || '');
+    show($status.find('.openedx-lab-terminal-reconnect').text(TERM.reconnect), !!offerReconnect);
+    show($status, !!text);
+  }
+  function connectTerminal() {
+    termTimer = null;
+    if (!terminalReady()) return;
+    termBusy = true;
+    terminalStatus(TERM.connecting);
+    handler('terminal_token').done(function (answer) {
+      if (!terminalReady()) {
+        termBusy = false;
+        renderTerminal();
+        return;
+      }
+      var options = {
+        wsUrl: answer.wsUrl,
+        token: answer.token,
+        onOpen: function () {
+          termOpenedAt = Date.now();
+          terminalStatus('');
+        },
+        onClose: terminalClosed
+      };
+      if (term) {
+        term.connect(options);
+      } else {
+        term = window.LabTerminal.open($root.find('.openedx-lab-terminal')[0], $.extend({
+          readOnly: !!terminal.readOnly,
+          labels: { fullScreen: TERM.full_screen, exitFullScreen: TERM.exit_full_screen, readOnly: TERM.read_only }
+        }, options));
+      }
+    }).fail(function (xhr) {
+      termBusy = false;
+      terminalStatus(errorText(xhr));
+      if (xhr.status === 409) pollSoon(0); // not ready after all: the page shows what it is
+      if (xhr.status !== 403 && xhr.status !== 404) retryTerminal(retryAfterMs(xhr));
+    });
+  }
+  /** The socket closed (not by this page): say why, and connect again unless the shell ended. */
+  function terminalClosed(info) {
+    termBusy = false;
+    if (termOpenedAt && Date.now() - termOpenedAt >= TERM_STEADY_MS) termFailures = 0;
+    termOpenedAt = 0;
+    if (info.code === 1000) { // the learner typed `exit`
+      termEnded = true;
+      terminalStatus(TERM.ended, true);
+      return;
+    }
+    if (info.code === 4409) { // the lab left ready: its new state says what the learner waits for
+      terminalStatus(TERM[TERM_WAITING[lab && lab.state]] || TERM.left_ready);
+      pollSoon(0);
+    } else {
+      terminalStatus(info.code === 4429 ? TERM.too_many : info.code === 4502 ? TERM.ssh_failed : TERM.dropped);
+    }
+    retryTerminal(0);
+  }
+  /** The next attempt after 1 s, 2 s, 4 s, ... at most 30 s (or the 429's wait). */
+  function retryTerminal(minMs) {
+    window.clearTimeout(termTimer);
+    var delay = Math.max(minMs, Math.min(TERM_MAX_BACKOFF_MS, 1000 * Math.pow(2, termFailures)));
+    termFailures += 1;
+    termTimer = window.setTimeout(connectTerminal, delay);
   }
 
   /** Time left before suspend (ready) or deletion (suspended), ticking every second. */
@@ -253,6 +359,16 @@ function LabXBlock(runtime, element, init) {
     });
   }
 
+  if (terminal) {
+    // The terminal comes first; the SSH details stay, folded, for the learner's own client.
+    $root.find('.openedx-lab-ssh').prop('open', false);
+    $root.find('.openedx-lab-ssh-summary').text(TERM.ssh_fold);
+    $root.find('.openedx-lab-terminal-reconnect').on('click', function () {
+      termEnded = false;
+      termFailures = 0;
+      connectTerminal();
+    });
+  }
   $root.find('.openedx-lab-launch').on('click', function () { launch(false); });
   $root.find('.openedx-lab-reset').on('click', function () {
     show($root.find('.openedx-lab-confirm'), true);

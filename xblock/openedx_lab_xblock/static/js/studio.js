@@ -1,5 +1,5 @@
 /* Studio editor of LabXBlock: saves the display name and lab, which the server checks against
- * the orchestrator's catalog. */
+ * the orchestrator's catalog, and the terminal settings. */
 function LabXBlockStudio(runtime, element) {
   'use strict';
   var $el = $(element);
@@ -9,7 +9,9 @@ function LabXBlockStudio(runtime, element) {
     event.preventDefault();
     var data = {
       display_name: $el.find('[name=display_name]').val(),
-      lab_name: $el.find('[name=lab_name]').val()
+      lab_name: $el.find('[name=lab_name]').val(),
+      terminal_enabled: $el.find('[name=terminal_enabled]').prop('checked'),
+      terminal_read_only: $el.find('[name=terminal_read_only]').prop('checked')
     };
     runtime.notify('save', { state: 'start', message: 'Saving' });
     $.ajax({
