@@ -74,7 +74,23 @@ providers:
     region: RegionOne
     capacity: -1
 labs:
-${labYaml('demo', options)}${options.pool ? labYaml('pooled', options, `pool: ${options.pool}`) : ''}`;
+${labYaml('demo', options)}${options.pool ? labYaml('pooled', options, `pool: ${options.pool}`) : ''}${shellLabYaml(options)}`;
+}
+
+/**
+ * A lab you can log into (the terminal bench): the emulator's SSH gateway opens a real bash for
+ * the stack's private key, as the `shell` lab of config/example.yaml.
+ */
+function shellLabYaml(options: BenchEnvOptions): string {
+  return `  shell:
+    template: test/shell-lab.yaml
+    providers: [local]
+    connection: { protocol: ssh, hostOutput: host, portOutput: port, username: learner }
+    secretOutputs: [private_key]
+    launchTimeout: 10m
+    idleTimeout: ${options.idleTimeout ?? '1h'}
+    deleteAfter: ${options.deleteAfter ?? '14d'}
+`;
 }
 
 /** The bench's lab (the test template, quick to build); `pooled` is the same lab with a warm pool. */
@@ -288,6 +304,8 @@ export async function launchLabs(
     patient?: boolean;
     /** Epoch ms after which no further launch is sent. */
     stopAt?: number;
+    /** The lab of the configuration to launch (default `demo`). */
+    lab?: string;
   } = {},
 ): Promise<{
   labs: Array<{ id: string; token: string; learner: string; sentAt: number }>;
@@ -311,7 +329,7 @@ export async function launchLabs(
           {
             method: 'POST',
             token: env.serviceToken,
-            body: { courseId: COURSE, learnerId: learner, lab: 'demo' },
+            body: { courseId: COURSE, learnerId: learner, lab: options.lab ?? 'demo' },
             timeoutMs: 60_000,
           },
         ).catch(() => undefined);

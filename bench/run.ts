@@ -1,7 +1,7 @@
 /**
- * `npm run bench [-- --quick] [-- --only heartbeats,storm,many-labs,course,pool]`: starts its own
- * Temporal dev server, Mongo-compatible server (or uses MONGODB_URI), emulator and product, runs
- * the benches, prints figure | target | baseline | ratio | PASS/FAIL and writes
+ * `npm run bench [-- --quick] [-- --only heartbeats,storm,many-labs,course,pool,terminal]`:
+ * starts its own Temporal dev server, Mongo-compatible server (or uses MONGODB_URI), emulator and
+ * product, runs the benches, prints figure | target | baseline | ratio | PASS/FAIL and writes
  * bench/results/<timestamp>.json. Benchmarks that need a configuration or a worker process of
  * their own get a fresh environment, so no bench measures what an earlier one left behind.
  * Benchmarks assert nothing: a FAIL is a figure to look at, not a failed run.
@@ -16,6 +16,7 @@ import { benchLaunchStorm } from './launch-storm';
 import { benchManyLabs, type ManyLabsScale } from './many-labs';
 import { benchPool, poolEnvOptions, type PoolScale } from './pool';
 import { printTable, row, type Row } from './report';
+import { benchTerminal, type TerminalScale } from './terminal';
 
 const quick = process.argv.includes('--quick');
 const onlyIndex = process.argv.indexOf('--only');
@@ -69,18 +70,25 @@ const pool: PoolScale = quick
   ? { learners: 6, arrivalEveryMs: 3000, createMs: 10_000, resumeMs: 1000, waitMs: 120_000 }
   : { learners: 20, arrivalEveryMs: 10_000, createMs: 90_000, resumeMs: 5000, waitMs: 600_000 };
 
+// Issue 16: 100 browser terminals at once on one API process, 50 lines each.
+const terminal: TerminalScale = quick
+  ? { sessions: 10, markers: 10, gapMs: 100, waitMs: 120_000 }
+  : { sessions: 100, markers: 50, gapMs: 100, waitMs: 300_000 };
+
 const scale = quick
   ? {
       heartbeats: { labs: 150, seconds: 10, baselineSeconds: 8, concurrency: 64 },
       storm: { labs: 80, resumes: 15, createMs: 5000, resumeMs: 1000, waitMs: 90_000 },
       manyLabs,
       course,
+      terminal,
     }
   : {
       heartbeats: { labs: 1000, seconds: 30, baselineSeconds: 20, concurrency: 64 },
       storm: { labs: 500, resumes: 100, createMs: 5000, resumeMs: 1000, waitMs: 300_000 },
       manyLabs,
       course,
+      terminal,
     };
 
 type Bench = (env: BenchEnv) => Promise<{ rows: Row[]; details: Record<string, unknown> }>;
@@ -108,6 +116,12 @@ const groups: Array<{ env: BenchEnvOptions; benches: Array<[string, Bench]> }> =
     benches: [['course', (env) => benchCourse(env, scale.course)]],
   },
   { env: poolEnvOptions(pool), benches: [['pool', (env) => benchPool(env, pool)]] },
+  // Its own environment, the worker in a process of its own: the RSS it reports is the API's
+  // (and the emulator's), not the worker's nor what an earlier bench left behind.
+  {
+    env: { workerProcess: true },
+    benches: [['terminal', (env) => benchTerminal(env, scale.terminal)]],
+  },
 ];
 
 async function main(): Promise<void> {
