@@ -35,11 +35,11 @@ export const ACTION_TIMEOUT_MS = 10 * 60_000;
  * Patch: policy reads are regular activities. As local activities they held the workflow task
  * open, and an update accepted meanwhile could not be replayed after a cache eviction.
  */
-export const POLICY_READ_ACTIVITY = 'policy-read-activity';
+const POLICY_READ_ACTIVITY = 'policy-read-activity';
 /** Patch: a launch of a lab with a warm pool first claims a suspended pool stack and resumes it. */
 export const POOL_CLAIM = 'pool-claim';
 /** A lab's history is continued-as-new at the latest here (Temporal also suggests it earlier). */
-export const DEFAULT_HISTORY_LIMIT = 2_000;
+const DEFAULT_HISTORY_LIMIT = 2_000;
 /**
  * Patch: stack actions outlast Heat outages. A resume or suspend that fails is retried (the
  * stack is never deleted for it), deletes retry until done, outputs are read until read, a
@@ -53,7 +53,7 @@ export const SURVIVE_OUTAGES = 'survive-heat-outages';
  * held `suspending` for days by a stack Heat refuses to delete would otherwise grow tens of
  * thousands of events, and every replay of it (after a worker restart) costs that much.
  */
-export const CONTINUE_WHILE_RETRYING = 'continue-while-retrying';
+const CONTINUE_WHILE_RETRYING = 'continue-while-retrying';
 /** Patch: the lab's projection writes never overlap (see LabCore.writeProjection). */
 const SERIAL_PROJECTION = 'serial-projection-writes';
 /**
@@ -62,10 +62,10 @@ const SERIAL_PROJECTION = 'serial-projection-writes';
  * their backoff long after a short outage, in the soak). After half an hour of failures the
  * pause grows to 5 minutes, which keeps a day-long outage to a few hundred history events.
  */
-export const RETRY_FIRST_MS = 5_000;
-export const RETRY_CAP_MS = 60_000;
-export const RETRY_LONG_OUTAGE_MS = 30 * 60_000;
-export const RETRY_MAX_MS = 5 * 60_000;
+const RETRY_FIRST_MS = 5_000;
+const RETRY_CAP_MS = 60_000;
+const RETRY_LONG_OUTAGE_MS = 30 * 60_000;
+const RETRY_MAX_MS = 5 * 60_000;
 /** After Heat refused a suspend outright (SUSPEND_FAILED), an idle lab tries again this much later. */
 export const SUSPEND_REFUSED_BACKOFF_MS = 15 * 60_000;
 /** How often a running lab whose policy is unknown (removed from the configuration) looks again. */
@@ -339,4 +339,4 @@ export abstract class LabCore {
 
 export const iso = (ms: number) => new Date(ms).toISOString();
 /** A time of day, for "Heat unavailable since 12:03:10 UTC". */
-export const clock = (ms: number) => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
+const clock = (ms: number) => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
