@@ -3,8 +3,13 @@ import { utils, type ParsedKey } from 'ssh2';
 
 /** An SSH key pair as Nova's KeyPair gives it: OpenSSH formats both, which ssh2's client reads. */
 export function generateSshKeyPair(comment: string): { privateKey: string; publicKey: string } {
-  const pair = utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey: pair.private, publicKey: pair.public };
+  // ssh2 1.17 writes about 3 in 1,000 ed25519 private keys that its own parser then refuses
+  // ("Malformed OpenSSH private key"; 9 of 3,000 here): a pair is kept only once it parses.
+  for (let attempt = 1; ; attempt++) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    if (!(utils.parseKey(pair.private) instanceof Error) || attempt >= 20)
+      return { privateKey: pair.private, publicKey: pair.public };
+  }
 }
 
 /** A public key in OpenSSH (`ssh-ed25519 AAAA...`) or PEM (SPKI) form; undefined when neither. */
