@@ -86,6 +86,14 @@ describe('labs API: launch, read, long-poll, actions, connection, list', () => {
     const [id] = [...ids] as [string];
     await waitForState(id, 'ready');
     expect(await t.lab.liveStacks(id)).toHaveLength(1);
+    // The API coalesces them: at most two launches of a lab are outstanding (one sent, one
+    // queued behind it), so Temporal's limit of 10 in-flight updates per workflow, beyond which
+    // its client retries with backoff for seconds, is never reached (50 updates before).
+    const history = await t.lab.client.workflow.getHandle(id).fetchHistory();
+    const updates = (history.events ?? []).filter(
+      (e) => e.workflowExecutionUpdateAcceptedEventAttributes,
+    );
+    expect(updates.length).toBeLessThan(10);
   });
 
   it('long-poll answers when the state changes, and after N seconds when nothing does', async () => {

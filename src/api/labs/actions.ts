@@ -1,6 +1,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { LabDocument } from '../../store';
+import { labIdFor } from '../../temporal/ids';
 import {
   isLabRunning,
   isNoSuchLab,
@@ -15,10 +16,16 @@ import { ApiError, conflict, notFound } from '../errors';
 import type { ApiServices } from '../services';
 import type { Principal } from '../auth/principal';
 
-/** Launch: update-with-start, so concurrent launches of one lab reach one workflow. */
+/**
+ * Launch: update-with-start, so concurrent launches of one lab reach one workflow (across API
+ * processes too); within this process they are coalesced into one call and one follow-up.
+ */
 export function launch(api: ApiServices, request: LaunchRequest): Promise<LabSnapshot> {
   const { client, taskQueue } = api.ctx.temporal;
-  return api.deps.temporal('launch', () => launchLab(client, taskQueue, request));
+  const labId = labIdFor(request.courseId, request.learnerId, request.lab);
+  return api.launches.run(labId, () =>
+    api.deps.temporal('launch', () => launchLab(client, taskQueue, request)),
+  );
 }
 
 /**

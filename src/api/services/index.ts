@@ -1,4 +1,6 @@
 import { SecretBox } from '../../secrets/envelope';
+import type { LabSnapshot } from '../../../workflows/state';
+import { Coalescer } from '../../util/coalesce';
 import { HeartbeatTokens } from '../auth/heartbeat-token';
 import { TerminalTokens } from '../auth/terminal-token';
 import { Authenticator } from '../auth/principal';
@@ -37,6 +39,8 @@ export interface ApiServices {
   heartbeats: HeartbeatRelay;
   watcher: LabWatcher;
   secretBox: SecretBox;
+  /** Concurrent launches of one lab, sent to Temporal as one call and one follow-up. */
+  launches: Coalescer<LabSnapshot>;
 }
 
 export function createServices(ctx: ApiContext, options: ApiOptions = {}): ApiServices {
@@ -76,5 +80,6 @@ export function createServices(ctx: ApiContext, options: ApiOptions = {}): ApiSe
     ),
     watcher: new LabWatcher(ctx.store, deps, metrics, options.longPollIntervalMs ?? 250),
     secretBox: new SecretBox(ctx.env.secretsKeys),
+    launches: new Coalescer(),
   };
 }
