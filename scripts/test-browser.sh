@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The XBlock against a running API: its pytest handler suite and the learner view in headless
 # Chromium (test/browser/). Installs Debian's Chromium when /usr/bin/chromium is missing
-# (playwright-core drives it: no browser download) and the XBlock's venv (scripts/test-xblock.sh).
+# (playwright-core drives it: no browser download) and the XBlock's venv (scripts/xblock-venv.sh).
 #   LABS_SCREENSHOT=docs bash scripts/test-browser.sh   also refreshes docs/learner-view.png
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +30,6 @@ if [[ ! -x "$chromium" ]]; then
   say "installed $("$chromium" --version 2>/dev/null | head -n1) in $((SECONDS - started)) s"
 fi
 
-XBLOCK_INSTALL_ONLY=1 bash scripts/test-xblock.sh
+bash scripts/xblock-venv.sh
 say "running test/browser (API stack, pytest against it, Chromium)"
 LABS_BROWSER_TEST=1 npx jest --runInBand test/browser

@@ -1,7 +1,7 @@
 /**
  * `npm start`: everything locally on embedded defaults — the Temporal dev server (with its UI),
- * a MongoDB-compatible server, the OpenStack emulator, the API and the worker — with data kept
- * under .data/ so a restart keeps every lab. Ctrl-C stops all of it.
+ * a MongoDB-compatible server, the OpenStack emulator, the API and the worker, and a demo
+ * learner page — with data kept under .data/ so a restart keeps every lab. Ctrl-C stops all of it.
  */
 import { join } from 'node:path';
 import {
@@ -18,6 +18,7 @@ import { readTools } from '../local/tools';
 import { createLogger } from '../log';
 import { startRuntime, type Runtime } from '../runtime';
 import { startLocalEmulator } from '../emulator/local';
+import { startLearnerPage, type LearnerPage } from '../local/learner-page';
 import { installTemporalLogging } from '../temporal/logging';
 
 function loadEverything() {
@@ -99,9 +100,19 @@ async function main(): Promise<void> {
       emulatorSsh = emulator.sshPort;
     }
 
+    // The page's origin must be known before the API starts: its CORS lists it.
+    const demo = config.demoPage && (await startDemoPage(config.demoPage.port));
+    if (demo) stoppers.push(() => demo.stop());
+    const apiConfig = demo
+      ? {
+          ...config,
+          api: { ...config.api, corsOrigins: [...(config.api.corsOrigins ?? []), demo.origin] },
+        }
+      : config;
+
     console.log('starting the API and the worker ...');
     const runtime: Runtime = await startRuntime({
-      config,
+      config: apiConfig,
       env,
       endpoints: {
         temporalAddress,
@@ -113,6 +124,13 @@ async function main(): Promise<void> {
       roles: { api: true, worker: true },
     });
     stoppers.push(() => runtime.close());
+    const serviceToken = local.env.LABS_SERVICE_TOKENS?.split(',')[0];
+    if (demo && config.demoPage && serviceToken && runtime.apiUrl) {
+      await demo.configure({
+        settings: { API_URL: runtime.apiUrl, SERVICE_TOKEN: serviceToken },
+        fields: { lab_name: config.demoPage.lab },
+      });
+    }
 
     const lines = [
       '',
@@ -125,11 +143,14 @@ async function main(): Promise<void> {
       ...(emulatorSsh
         ? [`    lab SSH        127.0.0.1:${emulatorSsh} (emulator, shell labs)`]
         : []),
+      ...(demo && config.demoPage
+        ? [`    learner page   ${demo.origin}/ (lab ${config.demoPage.lab}, with its terminal)`]
+        : []),
       `    config         ${config.file}`,
       ...(local.generated.length > 0
         ? [`    local secrets  ${local.file} (${local.generated.join(', ')})`]
         : []),
-      `    service token  ${local.env.LABS_SERVICE_TOKENS?.split(',')[0]}`,
+      `    service token  ${serviceToken}`,
       `    admin token    ${local.env.LABS_ADMIN_TOKENS?.split(',')[0]}`,
       '',
     ];
@@ -141,5 +162,21 @@ async function main(): Promise<void> {
     await stopAll(1);
   }
 }
+
+/**
+ * The demo learner page, or undefined with the reason printed: everything else runs without it
+ * (it needs the XBlock's venv, which `npm start` installs from PyPI).
+ */
+async function startDemoPage(port: number): Promise<LearnerPage | undefined> {
+  try {
+    return await startLearnerPage(DEMO_LEARNER, port);
+  } catch (err) {
+    console.error(`  no demo learner page: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+/** The demo page's learner (an anonymous user id, as the LMS gives the XBlock). */
+const DEMO_LEARNER = 'demo-learner';
 
 void main();

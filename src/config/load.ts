@@ -123,12 +123,19 @@ function resolveConfig(raw: RawConfig, file: string, env: EnvLookup, report: Rep
       ...(lab.pool ? { pool: { ...lab.pool, warmup: lab.pool.warmup ?? lab.launchTimeout } } : {}),
     };
   }
+  if (raw.demoPage && !labs[raw.demoPage.lab]) {
+    report(
+      ['demoPage', 'lab'],
+      `unknown lab "${raw.demoPage.lab}" (defined: ${Object.keys(labs).join(', ')})`,
+    );
+  }
   return {
     file,
     temporal: raw.temporal,
     mongodb: raw.mongodb,
     api: raw.api,
     emulator: raw.emulator,
+    demoPage: raw.demoPage,
     worker: raw.worker,
     policyRefresh: raw.policyRefresh,
     retention: raw.retention,

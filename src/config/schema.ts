@@ -213,6 +213,13 @@ export const configSchema = z.strictObject({
       createDelay: duration.default(2000),
     })
     .optional(),
+  /** `npm start` only: a learner's page (the XBlock's student view) to try a lab in the browser. */
+  demoPage: z
+    .strictObject({
+      port: z.number().int().min(0).max(65535).default(8090),
+      lab: z.string().min(1),
+    })
+    .optional(),
   worker: z
     .strictObject({
       /**

@@ -116,6 +116,8 @@ export interface Config {
     metricsRefresh: Milliseconds;
   };
   emulator?: { host: string; port: number; createDelay: Milliseconds };
+  /** `npm start` serves a learner's page of `lab` on 127.0.0.1:`port`, allowed by the API's CORS. */
+  demoPage?: { port: number; lab: string };
   /** Lab workflows a worker keeps cached in memory (the rest are replayed when they wake). */
   worker: { maxCachedWorkflows: number };
   /** How often a waiting lab re-reads its policy from the configuration. */

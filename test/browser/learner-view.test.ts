@@ -1,11 +1,11 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
+import { startLearnerPage, XBLOCK_PYTHON, type LearnerPage } from '../../src/local/learner-page';
 import { eventually, SERVICE_TOKEN, startApiEnv, type ApiEnv } from '../api/api-env';
 
 /**
@@ -17,7 +17,7 @@ import { eventually, SERVICE_TOKEN, startApiEnv, type ApiEnv } from '../api/api-
  */
 
 const ROOT = resolve(__dirname, '../..');
-const PYTHON_BIN = join(ROOT, '.tools/xblock-venv/bin');
+const PYTHON_BIN = dirname(XBLOCK_PYTHON);
 /** The course of the XBlock test runtime's unit (xblock/tests/conftest.py). */
 const COURSE = 'course-v1:OpenCraft+Linux101+2026';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -62,63 +62,22 @@ function run(
   });
 }
 
-/** What a learner page serves: the XBlock settings and the unit's Studio fields. */
-interface PageSetup {
-  settings: Record<string, string>;
-  fields: { lab_name: string; terminal_enabled?: boolean; terminal_read_only?: boolean };
-}
-
-/** The learner page server: its port first, then it waits for its setup on stdin. */
-async function startPage(anonymousId: string): Promise<{
-  child: ChildProcessWithoutNullStreams;
-  origin: string;
-  configure(setup: PageSetup): Promise<void>;
-}> {
-  const child = spawn(
-    join(PYTHON_BIN, 'python'),
-    [
-      join(ROOT, 'xblock/tests/live/learner_page.py'),
-      anonymousId,
-      require.resolve('jquery/dist/jquery.min.js'),
-    ],
-    { cwd: join(ROOT, 'xblock'), stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  let errors = '';
-  child.stderr.on('data', (d: Buffer) => (errors += d.toString()));
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async (): Promise<string> => {
-    const line = await lines.next();
-    if (line.done) throw new Error(`the learner page server exited: ${errors}`);
-    return line.value;
-  };
-  const port = /^port (\d+)$/.exec(await next())?.[1];
-  if (!port) throw new Error(`the learner page server said no port: ${errors}`);
-  return {
-    child,
-    origin: `http://127.0.0.1:${port}`,
-    async configure(setup) {
-      child.stdin.write(`${JSON.stringify(setup)}\n`);
-      expect(await next()).toBe('serving');
-    },
-  };
-}
-
 describe('the XBlock against the running API', () => {
   let lab: LabEnv;
   let t: ApiEnv;
-  let page: Awaited<ReturnType<typeof startPage>>;
+  let page: LearnerPage;
   /** A unit of the `shell` lab, with the terminal in the browser. */
-  let shellPage: Awaited<ReturnType<typeof startPage>>;
+  let shellPage: LearnerPage;
   const anonymousId = `anon-browser-${randomUUID().slice(0, 8)}`;
   const shellLearner = `anon-shell-${randomUUID().slice(0, 8)}`;
 
   beforeAll(async () => {
-    if (!existsSync(join(PYTHON_BIN, 'python'))) {
+    if (!existsSync(XBLOCK_PYTHON)) {
       throw new Error('no XBlock venv: run `bash scripts/test-browser.sh` (it sets one up)');
     }
     lab = await startLabEnv({ idleTimeout: `${IDLE_TIMEOUT_MS / 1000}s` });
-    page = await startPage(anonymousId);
-    shellPage = await startPage(shellLearner);
+    page = await startLearnerPage(anonymousId);
+    shellPage = await startLearnerPage(shellLearner);
     // The pages are other origins than the API: their heartbeats and terminals need its CORS.
     // The shell lab keeps running while the terminal test types (no suspend warning either).
     const shell = { ...lab.config.labs.shell!, idleTimeout: 3_600_000 };
@@ -134,8 +93,8 @@ describe('the XBlock against the running API', () => {
     await shellPage.configure({ settings, fields: { lab_name: 'shell' } });
   }, 120_000);
   afterAll(async () => {
-    page?.child.kill();
-    shellPage?.child.kill();
+    await page?.stop();
+    await shellPage?.stop();
     await t?.close();
     await lab?.close();
   });

@@ -130,6 +130,17 @@ describe('configuration', () => {
     const config = loadConfig(DEFAULT_CONFIG, env);
     expect(Object.keys(config.labs)).toContain('demo');
     expect(config.emulator?.port).toBe(5050);
+    expect(config.demoPage).toEqual({ port: 8090, lab: 'shell' });
+  });
+
+  it('refuses a demo page of a lab the file does not define', () => {
+    const problems = problemsOf(`${good}\ndemoPage: { lab: linux }\n`);
+    expect(problems).toEqual([
+      expect.objectContaining({
+        path: 'demoPage.lab',
+        message: 'unknown lab "linux" (defined: linux-basics)',
+      }),
+    ]);
   });
 
   it('reports three different mistakes at once, each with its field path and line', () => {

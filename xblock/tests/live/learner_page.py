@@ -1,9 +1,10 @@
-"""A learner's page for the browser test: the XBlock's student view, served as the LMS would.
+"""A learner's page for the browser test and `npm start`'s demo: the XBlock's student view,
+served as the LMS would (started by src/local/learner-page.ts).
 
-    learner_page.py ANONYMOUS_ID JQUERY_JS
+    learner_page.py ANONYMOUS_ID JQUERY_JS [PORT]
 
-Binds 127.0.0.1 on a free port and prints `port N`, then reads one line of JSON from stdin:
-{"settings": the XBLOCK_SETTINGS bucket (API_URL, SERVICE_TOKEN, PUBLIC_API_URL), "fields": the
+Binds 127.0.0.1 on PORT (default: a free one) and prints `port N`, then reads one line of
+JSON from stdin: {"settings": the XBLOCK_SETTINGS bucket (API_URL, SERVICE_TOKEN, PUBLIC_API_URL), "fields": the
 unit's Studio fields (lab_name, default "demo"; terminal_enabled, terminal_read_only)}. The
 page's origin is known before the API starts, so the API can list it in `corsOrigins`. `GET /`
 renders the real fragment (HTML, CSS, heartbeat.js, terminal.js, lab.js) through the XBlock
@@ -27,6 +28,7 @@ from webob import Request  # noqa: E402
 from conftest import Unit  # noqa: E402
 
 ANONYMOUS_ID, JQUERY = sys.argv[1], sys.argv[2]
+PORT = int(sys.argv[3]) if len(sys.argv) > 3 else 0
 USER_ID = "learner-1"
 unit: Any = None
 
@@ -103,7 +105,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def main() -> None:
     global unit
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
     server.daemon_threads = True
     print(f"port {server.server_address[1]}", flush=True)
     config = json.loads(sys.stdin.readline())
