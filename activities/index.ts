@@ -1,4 +1,5 @@
 import { createCapacityActivities } from './capacity';
+import { createCheckActivities } from './checks';
 import type { ActivityDeps } from './context';
 import { createMaintenanceActivities } from './maintenance';
 import { createPoolActivities } from './pools';
@@ -16,6 +17,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createProjectionActivities(deps),
     ...createPoolActivities(deps),
     ...createMaintenanceActivities(deps),
+    ...createCheckActivities(deps),
   };
 }
 

@@ -1,7 +1,7 @@
 /** How the lab workflow reaches its activities: timeouts and retry policies in one place. */
 import { proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { NON_RETRYABLE_FAILURES } from './failures';
+import { FailureType, NON_RETRYABLE_FAILURES } from './failures';
 
 /** Mongo-only work (capacity, projection, policy reads): retried until the database answers again (nothing is lost while it is down). */
 export const storeActivities = proxyActivities<Activities>({
@@ -58,4 +58,21 @@ export const waitActivities = proxyActivities<Activities>({
 export const legacyLocalActivities = proxyLocalActivities<Activities>({
   startToCloseTimeout: '15s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
+});
+
+/**
+ * A run of a lab's graded checks: each script has its own timeout on the lab, and the activity
+ * heartbeats while they run. Only failing to reach the lab is retried (a few times); a lab that
+ * cannot be checked at all ends the run at once.
+ */
+export const checkActivities = proxyActivities<Activities>({
+  startToCloseTimeout: '2h',
+  heartbeatTimeout: '1m',
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '30s',
+    maximumAttempts: 4,
+    nonRetryableErrorTypes: [FailureType.ChecksCannotRun],
+  },
 });

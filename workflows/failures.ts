@@ -17,6 +17,8 @@ export const FailureType = {
   ResumeFailed: 'ResumeFailed',
   StackGone: 'StackGone',
   StackBusy: 'StackBusy',
+  /** A check run whose lab cannot be checked (not the stack it began on, no SSH, a changed host key). */
+  ChecksCannotRun: 'ChecksCannotRun',
 } as const;
 
 /** Failures no retry can fix: an activity ends on them at once. */

@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import { iso, UNKNOWN_POLICY_RECHECK_MS, type LabInput } from './lab-core';
 import { formatDuration } from './duration';
-import { LabStackActions } from './lab-stack-actions';
+import { LabChecks } from './lab-checks';
 import {
   capacityFreedSignal,
   heartbeatSignal,
@@ -20,7 +20,9 @@ import {
   LAB_ACTION_UPDATES,
   labStatusQuery,
   launchLabUpdate,
+  runChecksUpdate,
   type LabActionInput,
+  type RunChecksInput,
 } from './messages';
 import { isActionAllowed, type LabAction } from './state';
 
@@ -32,7 +34,7 @@ export async function labWorkflow(input: LabInput): Promise<void> {
  * The main loop: one state handler at a time, each a waiting state (below) or a stack action
  * (lab-stack-actions.ts, lab-build.ts) that ends in a transition to the next state.
  */
-class LabRun extends LabStackActions {
+class LabRun extends LabChecks {
   constructor(input: LabInput) {
     super(input);
     this.registerHandlers();
@@ -57,6 +59,9 @@ class LabRun extends LabStackActions {
       const { handler, options } = accept(action);
       setHandler(update, handler, options);
     }
+    setHandler(runChecksUpdate, (input) => this.acceptChecks(input), {
+      validator: (_input: RunChecksInput) => this.assertReady('run checks'),
+    });
     setHandler(heartbeatSignal, ({ at }) => {
       this.lastActivityAt = Math.max(this.lastActivityAt, at);
       // A heartbeat on a suspended lab means the learner is back; one sent before the suspend
@@ -76,6 +81,16 @@ class LabRun extends LabStackActions {
       throw ApplicationFailure.create({
         type: INVALID_STATE_ERROR,
         message: `cannot ${action} a lab that is ${this.snapshot.state}`,
+        nonRetryable: true,
+      });
+    }
+  }
+
+  private assertReady(what: string): void {
+    if (this.snapshot.state !== 'ready') {
+      throw ApplicationFailure.create({
+        type: INVALID_STATE_ERROR,
+        message: `cannot ${what} on a lab that is ${this.snapshot.state}`,
         nonRetryable: true,
       });
     }
@@ -154,6 +169,11 @@ class LabRun extends LabStackActions {
   private async whileReady(): Promise<void> {
     for (;;) {
       this.intents.drop('launch', 'resume', 'retry');
+      // A check run accepted while ready goes first: what was asked after it waits for it.
+      if (this.intents.take('check')) {
+        await this.serveChecks();
+        continue;
+      }
       const next = this.intents.take('delete', 'reset', 'suspend');
       if (next === 'delete') return this.transition('deleting', {}, 'delete requested');
       if (next === 'reset') return this.transition('resetting', {}, 'reset requested');

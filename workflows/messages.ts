@@ -38,6 +38,35 @@ export const LAB_ACTION_UPDATES: Record<LabAction, typeof suspendLabUpdate> = {
   delete: deleteLabUpdate,
   retry: retryLabUpdate,
 };
+export interface RunChecksInput {
+  version: 1;
+  /** A subset of the lab's checks by name; all of them when absent. */
+  names?: string[];
+  requestedBy?: string;
+}
+/** A run of a lab's graded checks, as the workflow and its activities pass it around. */
+export interface CheckRunInput {
+  checkId: string;
+  labId: string;
+  lab: string;
+  generation: number;
+  names: string[] | null;
+  /** Epoch ms. */
+  startedAt: number;
+}
+/** What the workflow history keeps of a finished run: its id and score (results are in Mongo). */
+export interface CheckRunOutcome {
+  checkId: string;
+  state: 'passed' | 'failed' | 'error';
+  earned: number;
+  possible: number;
+}
+/**
+ * Runs the lab's checks, once it is ready: answers with the run's id once the run is recorded
+ * (`running`); while a run is in progress, answers with that run. The main loop serves the run
+ * like a stack action, so a suspend, reset or delete asked meanwhile waits for it.
+ */
+export const runChecksUpdate = defineUpdate<{ checkId: string }, [RunChecksInput]>('runChecks');
 /** Only for heartbeats that must reach the workflow: a learner back on a suspended lab. */
 export const heartbeatSignal = defineSignal<[HeartbeatInput]>('heartbeat');
 /** Sent when a provider frees capacity, so queued labs retry at once instead of at their next poll. */
@@ -81,4 +110,4 @@ export interface CarriedState {
   suspendingSince?: number;
 }
 
-export type LabIntent = 'launch' | 'suspend' | 'reset' | 'delete' | 'retry' | 'resume';
+export type LabIntent = 'launch' | 'suspend' | 'reset' | 'delete' | 'retry' | 'resume' | 'check';

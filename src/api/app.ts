@@ -3,6 +3,7 @@ import Koa from 'koa';
 import type { Server } from 'node:http';
 import { accessLog } from './access-log';
 import { catalogRoutes } from './catalog';
+import { checkRoutes } from './checks';
 import { heartbeatCors } from './cors';
 import type { ApiContext } from './context';
 import { errorMiddleware } from './error-middleware';
@@ -59,6 +60,7 @@ export function createApp(ctx: ApiContext, options: ApiOptions = {}): LabsApi {
     ...metricsRoutes(services),
     ...labRoutes(services),
     ...terminalRoutes(services),
+    ...checkRoutes(services),
     ...providerRoutes(services),
     ...poolRoutes(services),
     ...catalogRoutes(services),

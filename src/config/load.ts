@@ -8,6 +8,8 @@ import { configSchema, type RawConfig, type RawProvider } from './schema';
 import type { Config, LabConfig, ProviderAuth, ProviderConfig } from './types';
 
 export const TEMPLATES_DIR = resolve(__dirname, '../../heat-templates');
+/** Check scripts (a lab's `checks`), beside heat-templates/. */
+export const CHECKS_DIR = resolve(__dirname, '../../checks');
 
 type EnvLookup = Record<string, string | undefined>;
 
@@ -109,6 +111,14 @@ function resolveConfig(raw: RawConfig, file: string, env: EnvLookup, report: Rep
         );
       }
     });
+    const checkNames = new Set<string>();
+    lab.checks.forEach((check, i) => {
+      if (checkNames.has(check.name))
+        report([...at, 'checks', i, 'name'], `check "${check.name}" is defined twice`);
+      checkNames.add(check.name);
+      if (!existsSync(join(CHECKS_DIR, check.script)))
+        report([...at, 'checks', i, 'script'], `script ${check.script} not found under checks/`);
+    });
     labs[name] = {
       name,
       template: lab.template,
@@ -120,6 +130,7 @@ function resolveConfig(raw: RawConfig, file: string, env: EnvLookup, report: Rep
       idleTimeout: lab.idleTimeout,
       deleteAfter: lab.deleteAfter,
       maxLifetime: lab.maxLifetime,
+      checks: lab.checks,
       ...(lab.pool ? { pool: { ...lab.pool, warmup: lab.pool.warmup ?? lab.launchTimeout } } : {}),
     };
   }

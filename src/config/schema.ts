@@ -126,6 +126,22 @@ export const poolSchema = z.strictObject({
   checkEvery: positiveDuration.default(300_000),
 });
 
+/** The longest a check script may run on the lab (`timeout -k 5` kills it there after this). */
+export const MAX_CHECK_TIMEOUT_MS = 600_000;
+
+/** A graded check: a script under checks/ run on the learner's lab over SSH (exit 0 passes). */
+const checkSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be lower-case letters, digits, - and _'),
+  title: z.string().min(1).max(200),
+  script: z.string().regex(/^[\w./-]+\.sh$/, 'must be a .sh file under checks/'),
+  timeout: positiveDuration
+    .refine((ms) => ms <= MAX_CHECK_TIMEOUT_MS, 'must be at most 10m')
+    .default(30_000),
+  weight: z.number().positive('must be more than 0').default(1),
+});
+
 export const labSchema = z.strictObject({
   template: z.string().regex(/^[\w./-]+\.ya?ml$/, 'must be a .yaml file under heat-templates/'),
   parameters: parameters.default({}),
@@ -137,6 +153,7 @@ export const labSchema = z.strictObject({
   deleteAfter: positiveDuration.default(14 * 86_400_000),
   maxLifetime: positiveDuration.optional(),
   pool: poolSchema.optional(),
+  checks: z.array(checkSchema).default([]),
 });
 
 /** A token bucket: sustained requests a second, and how many may come at once before it applies. */

@@ -69,6 +69,16 @@ export interface PoolConfig {
   checkEvery: Milliseconds;
 }
 
+/** A graded check of a lab: `script` (under checks/) runs on the lab; exit status 0 passes. */
+export interface CheckConfig {
+  name: string;
+  title: string;
+  /** Path relative to checks/. */
+  script: string;
+  timeout: Milliseconds;
+  weight: number;
+}
+
 export interface LabConfig {
   name: string;
   /** Path relative to heat-templates/. */
@@ -82,6 +92,7 @@ export interface LabConfig {
   deleteAfter: Milliseconds;
   maxLifetime?: Milliseconds;
   pool?: PoolConfig;
+  checks: CheckConfig[];
 }
 
 /** A token bucket: `perSecond` sustained, `burst` at once. */

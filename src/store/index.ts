@@ -8,6 +8,7 @@ import {
 import { withDeadline } from '../util/deadline';
 import { ActivityStore } from './activity';
 import { CapacityStore } from './capacity';
+import { ChecksStore } from './checks';
 import { EventsStore } from './events';
 import { HostKeysStore } from './host-keys';
 import { LabsStore } from './labs';
@@ -22,6 +23,7 @@ export { CapacityStore } from './capacity';
 export { ActivityStore } from './activity';
 export { SecretsStore } from './secrets';
 export { HostKeysStore, type HostKeyCheck, type HostKeyDocument } from './host-keys';
+export { ChecksStore, type CheckResult, type CheckRunDocument, type CheckRunState } from './checks';
 export { MAX_TIME_MS, type QueryKind, type QueryOptions } from './deadlines';
 export {
   RetentionStore,
@@ -52,6 +54,7 @@ export interface Store {
   secrets: SecretsStore;
   pools: PoolsStore;
   hostKeys: HostKeysStore;
+  checks: ChecksStore;
   retention: RetentionStore;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -89,6 +92,7 @@ export async function openStore(
     secrets: new SecretsStore(db),
     pools: new PoolsStore(db),
     hostKeys: new HostKeysStore(db),
+    checks: new ChecksStore(db),
     retention: new RetentionStore(db),
   });
   const connect = () => connectMongo(uri, options);
@@ -108,6 +112,7 @@ export async function openStore(
     store.events.ensureIndexes(),
     store.capacity.ensureIndexes(),
     store.pools.ensureIndexes(),
+    store.checks.ensureIndexes(),
   ]);
   const watch = options.watch ?? DEFAULT_CLIENT_WATCH;
   if (watch) stopWatching.now = watchClient(store, watch, connect, modules);

@@ -6,6 +6,7 @@ import {
   LAB_WORKFLOW_TYPE,
   labStatusQuery,
   launchLabUpdate,
+  runChecksUpdate,
   type LabWorkflowInput,
 } from '../../workflows/messages';
 import {
@@ -71,6 +72,19 @@ export function requestLabAction(
   return client.workflow
     .getHandle(labId)
     .executeUpdate(LAB_ACTION_UPDATES[action], { args: [{ version: 1, requestedBy }] });
+}
+
+/** Asks the lab for a run of its graded checks (or the run in progress): the run's id. */
+export async function requestCheckRun(
+  client: Client,
+  labId: string,
+  names: string[] | undefined,
+  requestedBy: string,
+): Promise<string> {
+  const { checkId } = await client.workflow.getHandle(labId).executeUpdate(runChecksUpdate, {
+    args: [{ version: 1, requestedBy, ...(names ? { names } : {}) }],
+  });
+  return checkId;
 }
 
 /** The workflow's own snapshot of the lab (its `labStatus` query). */

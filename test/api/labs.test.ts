@@ -261,7 +261,18 @@ describe('labs API: launch, read, long-poll, actions, connection, list', () => {
       deleteAfter: 14 * 86_400,
       maxLifetime: 30 * 86_400,
       launchTimeout: 60,
+      checks: [],
     });
+    // A lab's checks are listed by name, title and weight; their scripts never leave the server.
+    expect(catalog.data.labs).toContainEqual(
+      expect.objectContaining({
+        name: 'shell',
+        checks: [
+          { name: 'notes', title: 'notes.txt says hello', weight: 1 },
+          { name: 'project', title: 'a project folder', weight: 2 },
+        ],
+      }),
+    );
     expect((await t.admin.get('/v1/catalog')).status).toBe(200);
   });
 });

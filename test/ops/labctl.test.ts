@@ -1,32 +1,9 @@
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { stackNameFor } from '../../workflows/policy';
 import { ADMIN_TOKEN, SERVICE_TOKEN, eventually, startApiEnv, type ApiEnv } from '../api/api-env';
+import { labctl } from '../support/labctl';
 
-const LABCTL = join(__dirname, '../../bin/labctl.js');
 const UI = 'http://temporal-ui.example:8233';
 const COURSE = 'course-v1:Org+Ctl101+2026';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** labctl as support staff run it: a child process, configured by its environment. */
-function labctl(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [LABCTL, ...args],
-      { env: { PATH: process.env.PATH, ...env }, timeout: 120_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 describe('labctl against a running API', () => {
   let t: ApiEnv;

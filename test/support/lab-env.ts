@@ -80,6 +80,9 @@ ${options.maxLifetime ? `    maxLifetime: ${options.maxLifetime}\n` : ''}${optio
     launchTimeout: 1m
     idleTimeout: ${options.idleTimeout ?? '1h'}
     deleteAfter: ${options.deleteAfter ?? '14d'}
+    checks:
+      - { name: notes, title: 'notes.txt says hello', script: shell/notes-file.sh, timeout: 10s }
+      - { name: project, title: 'a project folder', script: shell/project-dir.sh, timeout: 10s, weight: 2 }
 `;
 }
 

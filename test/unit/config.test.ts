@@ -143,6 +143,55 @@ describe('configuration', () => {
     ]);
   });
 
+  it("takes a lab's checks, and reports a missing script, a duplicate name and a bad timeout with their lines", () => {
+    const checks = (lines: string[]) =>
+      good.replace(
+        '    maxLifetime: 90d\n',
+        `    maxLifetime: 90d\n    checks:\n${lines.join('\n')}\n`,
+      );
+    const config = parseConfig(
+      checks(['      - { name: notes, title: Notes, script: shell/notes-file.sh }']),
+      'labs.yaml',
+      env,
+    );
+    expect(config.labs['linux-basics']?.checks).toEqual([
+      { name: 'notes', title: 'Notes', script: 'shell/notes-file.sh', timeout: 30_000, weight: 1 },
+    ]);
+    const problems = problemsOf(
+      checks([
+        '      - { name: notes, title: Notes, script: shell/notes-file.sh }',
+        '      - { name: notes, title: Again, script: shell/nginx.sh }',
+        '      - { name: slow, title: Slow, script: shell/project-dir.sh, timeout: 1h }',
+      ]),
+    );
+    expect(problems.map(({ path, line, message }) => ({ path, line, message }))).toEqual([
+      {
+        path: 'labs.linux-basics.checks.2.timeout',
+        line: 21,
+        message: 'must be at most 10m',
+      },
+    ]);
+    // Shape errors come first; the file checks run on a file whose shape is right.
+    const files = problemsOf(
+      checks([
+        '      - { name: notes, title: Notes, script: shell/notes-file.sh }',
+        '      - { name: notes, title: Again, script: shell/nginx.sh }',
+      ]),
+    );
+    expect(files.map(({ path, line, message }) => ({ path, line, message }))).toEqual([
+      {
+        path: 'labs.linux-basics.checks.1.name',
+        line: 20,
+        message: 'check "notes" is defined twice',
+      },
+      {
+        path: 'labs.linux-basics.checks.1.script',
+        line: 20,
+        message: 'script shell/nginx.sh not found under checks/',
+      },
+    ]);
+  });
+
   it('reports three different mistakes at once, each with its field path and line', () => {
     const bad = good
       .replace('idleTimeout: 15m', 'idleTimeout: 15 minutes')

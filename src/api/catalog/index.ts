@@ -13,6 +13,15 @@ const catalogSchema = z.object({
       deleteAfter: seconds('deleted after this long suspended'),
       maxLifetime: seconds('deleted this long after launch').nullable(),
       launchTimeout: seconds('failed when not ready within this'),
+      checks: z
+        .array(
+          z.object({
+            name: z.string(),
+            title: z.string(),
+            weight: z.number().meta({ description: 'its share of the score' }),
+          }),
+        )
+        .meta({ description: 'the graded checks of the lab (their scripts stay on the server)' }),
     }),
   ),
 });
@@ -39,6 +48,7 @@ export function catalogRoutes(api: ApiServices): AnyRoute[] {
             deleteAfter: toSeconds(lab.deleteAfter),
             maxLifetime: lab.maxLifetime === undefined ? null : toSeconds(lab.maxLifetime),
             launchTimeout: toSeconds(lab.launchTimeout),
+            checks: lab.checks.map(({ name, title, weight }) => ({ name, title, weight })),
           })),
         };
       },

@@ -92,7 +92,11 @@ export async function alreadyDeleted(
   return doc && (doc.state === 'deleted' || doc.state === 'deleting') ? doc : null;
 }
 
-function refusal(err: unknown, labId: string, action: LabAction): ApiError | undefined {
+/**
+ * The 409 for an update the lab workflow refused: its validator's INVALID_STATE_ERROR, or a
+ * workflow that has ended or never was (the lab is deleted). Undefined for any other error.
+ */
+export function refusal(err: unknown, labId: string, action: string): ApiError | undefined {
   if (err instanceof WorkflowUpdateFailedError) {
     const cause = err.cause;
     if (cause instanceof ApplicationFailure && cause.type === INVALID_STATE_ERROR)

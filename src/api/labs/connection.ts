@@ -4,11 +4,9 @@ import type { LabDocument } from '../../store';
 import { ApiError, conflict } from '../errors';
 import type { ApiServices } from '../services';
 import type { connectionSchema } from './schema';
+import { endpointOf, openSecrets, SecretUnreadable } from '../../ssh/credentials';
 
 type Connection = z.output<typeof connectionSchema>;
-
-const text = (value: unknown): string | null =>
-  value === undefined || value === null ? null : String(value);
 
 /**
  * Where the learner connects, from the catalog's connection spec (a literal or a stack output
@@ -24,29 +22,16 @@ export async function connectionOf(api: ApiServices, doc: LabDocument): Promise<
   const stored = await api.deps.mongo('read secrets', () => api.ctx.store.secrets.get(doc._id));
   if (stored && stored.generation !== doc.generation)
     throw conflict(`the secrets of lab ${doc._id} are not stored yet`, { state: doc.state });
-  const secrets: Record<string, string> = {};
-  for (const [name, envelope] of Object.entries(stored?.secrets ?? {})) {
-    try {
-      secrets[name] = api.secretBox.open(envelope, {
-        labId: doc._id,
-        generation: doc.generation,
-        name,
-      });
-    } catch (err) {
-      api.ctx.logger.error(
-        { labId: doc._id, workflowId: doc._id, secretName: name, err: (err as Error).message },
-        'cannot decrypt a lab secret',
-      );
-      throw new ApiError(500, 'secret_unreadable', `secret "${name}" cannot be decrypted`);
-    }
+  let secrets: Record<string, string>;
+  try {
+    secrets = openSecrets(api.secretBox, doc._id, doc.generation, stored?.secrets ?? {});
+  } catch (err) {
+    if (!(err instanceof SecretUnreadable)) throw err;
+    api.ctx.logger.error(
+      { labId: doc._id, workflowId: doc._id, secretName: err.secretName, err: err.reason },
+      'cannot decrypt a lab secret',
+    );
+    throw new ApiError(500, 'secret_unreadable', err.message);
   }
-  const outputs = doc.outputs ?? {};
-  const port = spec.port ?? (spec.portOutput ? Number(outputs[spec.portOutput]) : NaN);
-  return {
-    protocol: spec.protocol,
-    host: spec.host ?? (spec.hostOutput ? text(outputs[spec.hostOutput]) : null),
-    port: Number.isInteger(port) ? port : null,
-    username: spec.username ?? (spec.usernameOutput ? text(outputs[spec.usernameOutput]) : null),
-    secrets,
-  };
+  return { protocol: spec.protocol, ...endpointOf(spec, doc.outputs ?? {}), secrets };
 }

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import type { RawData, WebSocket } from 'ws';
 import type { HostKeyCheck } from '../../store';
+import { pinnedHostVerifier, sshProblem } from '../../ssh/host-key';
 import { CLOSE, parseControl, type CloseCode, type ServerControl } from './protocol';
 
 /** What a session connects to: the lab's stack of one generation, with its decrypted credentials. */
@@ -39,10 +39,6 @@ const MAX_BUFFERED_BYTES = 1024 * 1024;
 const INITIAL_SIZE = { cols: 80, rows: 24 };
 const SSH_READY_TIMEOUT_MS = 20_000;
 const SSH_KEEPALIVE_MS = 15_000;
-
-/** OpenSSH's fingerprint of a host key blob: `SHA256:` and unpadded base64. */
-export const fingerprintOf = (key: Buffer): string =>
-  `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
 
 /**
  * One browser terminal: a WebSocket on one side, an SSH shell on the lab on the other. The
@@ -129,19 +125,11 @@ export class TerminalSession {
       ...(password ? { password } : {}),
       readyTimeout: SSH_READY_TIMEOUT_MS,
       keepaliveInterval: SSH_KEEPALIVE_MS,
-      hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
-        this.hooks.checkHostKey(fingerprintOf(key)).then(
-          (check) => {
-            if (check.outcome === 'changed')
-              this.refusal = `the lab's SSH host key changed (generation ${this.target.generation})`;
-            verify(check.outcome !== 'changed');
-          },
-          () => {
-            this.refusal = "the lab's SSH host key cannot be checked now";
-            verify(false);
-          },
-        );
-      },
+      hostVerifier: pinnedHostVerifier(
+        this.target.generation,
+        (fingerprint) => this.hooks.checkHostKey(fingerprint),
+        (reason) => (this.refusal = reason),
+      ),
     };
   }
 
@@ -232,9 +220,4 @@ function closeReason(text: string): string {
   let reason = text;
   while (Buffer.byteLength(reason) > 123) reason = reason.slice(0, -1);
   return reason;
-}
-
-/** ssh2's error, without anything but its message (which names no credential). */
-function sshProblem(err: Error & { level?: string }): string {
-  return err.level === 'client-authentication' ? 'the lab refused the credentials' : err.message;
 }

@@ -5,11 +5,10 @@ import { requireLab } from '../labs/actions';
 import { connectionOf } from '../labs/connection';
 import type { ApiServices } from '../services';
 import type { SessionTarget } from './session';
+import { sshCredentials } from '../../ssh/credentials';
 
 /** A shell's keystrokes count as activity at most this often (and 4 times per idleTimeout). */
 const ACTIVITY_EVERY_MS = 5_000;
-
-const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 
 /**
  * The lab a terminal may open on: known (404 otherwise), `ready`, and reached over SSH (409
@@ -28,8 +27,7 @@ export async function terminalLab(api: ApiServices, labId: string): Promise<LabD
 
 /**
  * Where a session connects and with what: the lab's connection with its secrets decrypted
- * (connectionOf). The private key is the secret output `private_key`, or else the first secret
- * holding a PEM or OpenSSH private key; the password is the secret output `password`.
+ * (connectionOf), and the SSH credentials among them (sshCredentials).
  */
 export async function sessionTarget(
   api: ApiServices,
@@ -39,8 +37,6 @@ export async function sessionTarget(
   const { host, port, username, secrets } = await connectionOf(api, doc);
   if (host === null || port === null || username === null)
     throw conflict(`lab ${doc._id} has no SSH host, port or username yet`, { state: doc.state });
-  const privateKey =
-    secrets.private_key ?? Object.values(secrets).find((value) => PRIVATE_KEY.test(value));
   const idleTimeout = labNamed(api.ctx.config, doc.lab)?.idleTimeout ?? ACTIVITY_EVERY_MS * 4;
   return {
     labId: doc._id,
@@ -49,8 +45,7 @@ export async function sessionTarget(
     host,
     port,
     username,
-    ...(privateKey ? { privateKey } : {}),
-    ...(secrets.password ? { password: secrets.password } : {}),
+    ...sshCredentials(secrets),
     activityEveryMs: Math.min(ACTIVITY_EVERY_MS, idleTimeout / 4),
   };
 }

@@ -1,9 +1,10 @@
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type { CheckRunView } from '../../api/checks/schema';
 import type { LabView } from '../../api/labs/schema';
 import { CliError, EXIT } from './exit-codes';
 /** The lab actions are the workflow's (workflows/state.ts); labctl reaches them through the API. */
 import type { LabAction } from '../../../workflows/state';
-export type { LabAction };
+export type { LabAction, CheckRunView };
 
 export type Lab = LabView;
 
@@ -80,6 +81,21 @@ export class LabsApiClient {
     return action === 'delete'
       ? this.call('delete', `/v1/labs/${id}`)
       : this.call('post', `/v1/labs/${id}/${action}`);
+  }
+
+  runChecks(id: string): Promise<CheckRunView> {
+    return this.call('post', `/v1/labs/${id}/checks`);
+  }
+
+  checkRun(id: string, checkId: string, waitSeconds: number): Promise<CheckRunView> {
+    return this.call('get', `/v1/labs/${id}/checks/${checkId}`, { params: { wait: waitSeconds } });
+  }
+
+  async checkRuns(id: string, limit: number): Promise<CheckRunView[]> {
+    const body = await this.call<{ checks: CheckRunView[] }>('get', `/v1/labs/${id}/checks`, {
+      params: { limit },
+    });
+    return body.checks;
   }
 
   async providers(): Promise<ProviderView[]> {

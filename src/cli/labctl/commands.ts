@@ -3,8 +3,15 @@ import { parseDuration, type LabctlEnvironment } from '../../config';
 import { LAB_STATES } from '../../../workflows/state';
 import { LAB_ID_PATTERN } from '../../temporal/ids';
 import { LabsApiClient, type Lab, type LabAction } from './api-client';
-import { EXIT, usageError } from './exit-codes';
-import { labDetails, labsTable, providersTable, workflowUrl } from './format';
+import { CliError, EXIT, usageError } from './exit-codes';
+import {
+  checkRunDetails,
+  checkRunsTable,
+  labDetails,
+  labsTable,
+  providersTable,
+  workflowUrl,
+} from './format';
 import type { Io } from './io';
 import { waitUntilSettled } from './wait';
 
@@ -161,6 +168,35 @@ export function buildProgram(env: LabctlEnvironment, io: Io): Command {
         print(o.json, lab, () => labsTable([lab]));
       });
   }
+
+  program
+    .command('checks')
+    .description("a lab's graded check runs, newest first")
+    .argument('<id>', 'lab id (lab_...)', labId)
+    .option('--limit <n>', 'how many runs (1-50)', integer(1, 50), 20)
+    .option('--json', 'JSON instead of a table')
+    .action(async (id: string, o: { limit: number; json?: boolean }) => {
+      const runs = await client().checkRuns(id, o.limit);
+      print(o.json, { checks: runs }, () =>
+        runs.length === 0 ? '(no check runs)' : checkRunsTable(runs),
+      );
+    });
+
+  program
+    .command('check')
+    .description("run a ready lab's graded checks (or show the run in progress)")
+    .argument('<id>', 'lab id (lab_...)', labId)
+    .option('--wait', 'wait for the run to finish')
+    .option('--json', 'print the run as JSON')
+    .action(async (id: string, o: { wait?: boolean; json?: boolean }) => {
+      const api = client();
+      let run = await api.runChecks(id);
+      io.err(`checks: ${run.id} running on ${id}`);
+      while (o.wait && run.state === 'running') run = await api.checkRun(id, run.id, 30);
+      print(o.json, run, () => checkRunDetails(run));
+      if (o.wait && run.state === 'error')
+        throw new CliError(`checks could not run: ${run.error}`, EXIT.labFailed);
+    });
 
   program
     .command('providers')

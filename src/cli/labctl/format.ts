@@ -1,4 +1,4 @@
-import type { Lab, LabEventView, ProviderView } from './api-client';
+import type { CheckRunView, Lab, LabEventView, ProviderView } from './api-client';
 
 /** A plain text table: columns padded to their widest cell, no colours (scripts grep it). */
 export function table(headers: string[], rows: string[][]): string {
@@ -104,4 +104,37 @@ export function progressLine(lab: Lab, elapsedMs: number): string {
   const error =
     lab.state === 'failed' && lab.error ? ` (${lab.error.code}: ${lab.error.message})` : '';
   return `${lab.id}: ${lab.state}${progressOf(lab)}${lab.progress ? ' resources' : ''}${error} [${seconds}s]`;
+}
+
+const scoreOf = (run: CheckRunView): string => `${run.score.earned}/${run.score.possible}`;
+
+/** A lab's check runs, newest first. */
+export function checkRunsTable(runs: CheckRunView[]): string {
+  return table(
+    ['ID', 'STATE', 'SCORE', 'STARTED', 'FINISHED', 'FAILED'],
+    runs.map((run) => [
+      run.id,
+      run.state,
+      scoreOf(run),
+      when(run.startedAt),
+      when(run.finishedAt),
+      run.error ??
+        run.results
+          .filter((r) => !r.passed)
+          .map((r) => r.name)
+          .join(', '),
+    ]),
+  );
+}
+
+/** One run: its score, then each check with its hint. */
+export function checkRunDetails(run: CheckRunView): string {
+  const lines = [`${run.id}  ${run.state}  score ${scoreOf(run)}  started ${when(run.startedAt)}`];
+  if (run.error) lines.push(`  error: ${run.error}`);
+  for (const r of run.results) {
+    const mark = r.passed ? 'pass' : r.timedOut ? 'TIMEOUT' : 'FAIL';
+    lines.push(`  ${mark.padEnd(7)} ${r.name}: ${r.title}`);
+    if (r.hint) lines.push(...r.hint.split('\n').map((h) => `          ${h}`));
+  }
+  return lines.join('\n');
 }

@@ -1,0 +1,139 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CHECKS_DIR, labNamed, type CheckConfig } from '../src/config';
+import { connect, hintOf, runScript, ScriptConnectionError } from '../src/checks/run-script';
+import { endpointOf, openSecrets, sshCredentials } from '../src/ssh/credentials';
+import type { CheckResult, CheckRunState } from '../src/store';
+import type { CheckRunInput, CheckRunOutcome } from '../workflows/messages';
+import type { ActivityDeps } from './context';
+import { FailureType } from './errors';
+
+/** How often a running check run reports that its worker is alive. */
+const HEARTBEAT_EVERY_MS = 10_000;
+
+/**
+ * The graded checks of a lab: scripts under checks/ run on the learner's stack over SSH, one
+ * SSH connection per run, each script under its own timeout on the lab. The decrypted
+ * credentials stay in this activity; the workflow history gets the run's id and score only, the
+ * results go to the `checks` collection.
+ */
+export function createCheckActivities(deps: ActivityDeps) {
+  const now = () => deps.now?.() ?? new Date();
+
+  /** The lab's checks of this run, in catalog order: all of them, or those named. */
+  const checksOf = (input: CheckRunInput): CheckConfig[] => {
+    const checks = labNamed(deps.config, input.lab)?.checks ?? [];
+    return input.names ? checks.filter((c) => input.names!.includes(c.name)) : checks;
+  };
+
+  const cannotRun = (message: string) =>
+    ApplicationFailure.nonRetryable(message, FailureType.ChecksCannotRun);
+
+  return {
+    /** Records the run as `running` (before the update that asked for it answers). */
+    async startCheckRun(input: CheckRunInput): Promise<void> {
+      const checks = checksOf(input);
+      await deps.store.checks.start({
+        _id: input.checkId,
+        labId: input.labId,
+        generation: input.generation,
+        names: checks.map((c) => c.name),
+        state: 'running',
+        startedAt: new Date(input.startedAt),
+        finishedAt: null,
+        score: { earned: 0, possible: checks.reduce((sum, c) => sum + c.weight, 0) },
+        results: [],
+        error: null,
+      });
+    },
+
+    /**
+     * Runs the checks and records their results. A script's failure or timeout is a result;
+     * only failing to reach the lab is an error (retried by Temporal, then `failCheckRun`).
+     */
+    async runChecks(input: CheckRunInput): Promise<CheckRunOutcome> {
+      const checks = checksOf(input);
+      if (checks.length === 0) throw cannotRun(`lab ${input.lab} has no such checks`);
+      const doc = await deps.store.labs.get(input.labId);
+      if (!doc || doc.state !== 'ready' || doc.generation !== input.generation)
+        throw cannotRun(`the lab is ${doc?.state ?? 'gone'}, not the ready stack the run began on`);
+      const spec = labNamed(deps.config, input.lab)?.connection;
+      if (spec?.protocol !== 'ssh') throw cannotRun(`lab ${input.lab} is not reached over SSH`);
+      const stored = await deps.store.secrets.get(input.labId);
+      if (!stored || stored.generation !== input.generation)
+        throw cannotRun("the lab's credentials are not stored yet");
+      const { host, port, username } = endpointOf(spec, doc.outputs ?? {});
+      if (!host || port === null || !username)
+        throw cannotRun('the lab has no SSH host, port or username');
+      const credentials = sshCredentials(
+        openSecrets(deps.secretBox, input.labId, input.generation, stored.secrets),
+      );
+
+      const ctx = Context.current();
+      const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+      let ssh;
+      try {
+        ssh = await connect({
+          host,
+          port,
+          username,
+          ...credentials,
+          generation: input.generation,
+          checkHostKey: (fingerprint) =>
+            deps.store.hostKeys.check(input.labId, input.generation, fingerprint, now()),
+        });
+      } catch (err) {
+        clearInterval(beat);
+        if (err instanceof ScriptConnectionError && err.hostKeyRefused)
+          throw cannotRun(err.message);
+        throw err;
+      }
+      const results: CheckResult[] = [];
+      try {
+        for (const check of checks) {
+          const script = await readFile(join(CHECKS_DIR, check.script), 'utf8');
+          const outcome = await runScript(ssh, script, check.timeout);
+          const passed = !outcome.timedOut && outcome.exitCode === 0;
+          const hint = passed ? null : hintOf(outcome) || null;
+          results.push({
+            name: check.name,
+            title: check.title,
+            passed,
+            timedOut: outcome.timedOut,
+            hint:
+              outcome.timedOut && !hint ? `did not finish within ${check.timeout / 1000} s` : hint,
+          });
+          ctx.heartbeat();
+        }
+      } finally {
+        clearInterval(beat);
+        ssh.end();
+      }
+      const possible = checks.reduce((sum, c) => sum + c.weight, 0);
+      const earned = checks.reduce((sum, c, i) => sum + (results[i]!.passed ? c.weight : 0), 0);
+      const state: CheckRunState = results.every((r) => r.passed) ? 'passed' : 'failed';
+      await deps.store.checks.finish(input.checkId, {
+        state,
+        score: { earned, possible },
+        results,
+        error: null,
+        finishedAt: now(),
+      });
+      return { checkId: input.checkId, state, earned, possible };
+    },
+
+    /** Records a run that could not run (the lab unreachable after retries): no grade from it. */
+    async failCheckRun(input: CheckRunInput & { error: string }): Promise<CheckRunOutcome> {
+      const possible = checksOf(input).reduce((sum, c) => sum + c.weight, 0);
+      await deps.store.checks.finish(input.checkId, {
+        state: 'error',
+        score: { earned: 0, possible },
+        results: [],
+        error: input.error,
+        finishedAt: now(),
+      });
+      return { checkId: input.checkId, state: 'error', earned: 0, possible };
+    },
+  };
+}
