@@ -128,7 +128,12 @@ async function main(): Promise<void> {
     if (demo && config.demoPage && serviceToken && runtime.apiUrl) {
       await demo.configure({
         settings: { API_URL: runtime.apiUrl, SERVICE_TOKEN: serviceToken },
-        fields: { lab_name: config.demoPage.lab },
+        fields: {
+          lab_name: config.demoPage.lab,
+          checks: (config.labs[config.demoPage.lab]?.checks ?? []).map(
+            ({ name, title, weight }) => ({ name, title, weight }),
+          ),
+        },
       });
     }
 

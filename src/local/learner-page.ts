@@ -18,7 +18,13 @@ const SCRIPT = join(ROOT, 'xblock/tests/live/learner_page.py');
 /** What the page serves: the XBLOCK_SETTINGS bucket and the unit's Studio fields. */
 export interface LearnerPageSetup {
   settings: { API_URL: string; SERVICE_TOKEN: string; PUBLIC_API_URL?: string };
-  fields: { lab_name: string; terminal_enabled?: boolean; terminal_read_only?: boolean };
+  fields: {
+    lab_name: string;
+    terminal_enabled?: boolean;
+    terminal_read_only?: boolean;
+    /** The lab's graded checks, as Studio copies them from the catalog when a unit is saved. */
+    checks?: Array<{ name: string; title: string; weight: number }>;
+  };
 }
 
 export interface LearnerPage {

@@ -30,6 +30,7 @@ const screenshotPath = (name: string): string =>
     : join(tmpdir(), `${name}-${process.pid}.png`);
 const SCREENSHOT = screenshotPath('learner-view');
 const TERMINAL_SCREENSHOT = screenshotPath('terminal');
+const CHECKS_SCREENSHOT = screenshotPath('checks');
 
 interface Lab {
   id: string;
@@ -90,7 +91,9 @@ describe('the XBlock against the running API', () => {
     t = await startApiEnv({}, {}, { ...lab, config });
     const settings = { API_URL: t.url, SERVICE_TOKEN };
     await page.configure({ settings, fields: { lab_name: 'demo', terminal_enabled: false } });
-    await shellPage.configure({ settings, fields: { lab_name: 'shell' } });
+    // The unit's checks as Studio saves them from the catalog (the XBlock scores without the API).
+    const checks = shell.checks.map(({ name, title, weight }) => ({ name, title, weight }));
+    await shellPage.configure({ settings, fields: { lab_name: 'shell', checks } });
   }, 120_000);
   afterAll(async () => {
     await page?.stop();
@@ -321,6 +324,57 @@ describe('the XBlock against the running API', () => {
           90_000,
         );
         await typeIn('echo back-$((6*7))', /^back-42\s*$/);
+        expect(pageErrors).toEqual([]);
+      }, 120_000);
+
+      it('checks the learner’s work: one check fails with its hint, fixed in the terminal, full score', async () => {
+        const checks = root().locator('.openedx-lab-checks');
+        const button = checks.locator('.openedx-lab-check');
+        const score = checks.locator('.openedx-lab-score');
+        const results = () =>
+          checks.locator('.openedx-lab-check-result').evaluateAll((items) =>
+            items.map((item) => ({
+              title: item.querySelector('.openedx-lab-check-title')?.textContent,
+              passed: item.classList.contains('openedx-lab-check-passed'),
+              hint: item.querySelector('.openedx-lab-check-hint')?.textContent ?? null,
+            })),
+          );
+        const checkMyWork = async (expected: string) => {
+          await button.waitFor({ state: 'visible', timeout: 30_000 });
+          await eventually(
+            'the button enabled',
+            async () => (await button.isEnabled()) || undefined,
+          );
+          await button.click();
+          return eventually(`the score ${expected}`, async () => {
+            const text = (await score.isVisible()) ? await score.textContent() : '';
+            return text?.includes(expected) ? text : undefined;
+          });
+        };
+
+        await typeIn('mkdir -p ~/project && echo made-$((1+1))', /^made-2\s*$/);
+        await checkMyWork('2 of 3');
+        expect(await results()).toEqual([
+          {
+            title: 'notes.txt says hello',
+            passed: false,
+            hint: expect.stringContaining('there is no notes.txt in your home folder yet'),
+          },
+          { title: 'a project folder', passed: true, hint: null },
+        ]);
+        mkdirSync(dirname(CHECKS_SCREENSHOT), { recursive: true });
+        await termTab.locator('#block').screenshot({ path: CHECKS_SCREENSHOT });
+        // The learner fixes it in the terminal, as the hint says, and checks again.
+        await typeIn('echo hello > ~/notes.txt && echo wrote-$((2+3))', /^wrote-5\s*$/);
+        await checkMyWork('3 of 3');
+        expect((await results()).map((r) => r.passed)).toEqual([true, true]);
+
+        // Both runs are the API's, newest first (the XBlock's grade events: xblock/tests).
+        const labId = lab.labId({ courseId: COURSE, learnerId: shellLearner, lab: 'shell' });
+        const runs = await t.service.get<{ checks: Array<{ state: string; score: unknown }> }>(
+          `/v1/labs/${labId}/checks`,
+        );
+        expect(runs.data.checks.map((r) => r.state)).toEqual(['passed', 'failed']);
         expect(pageErrors).toEqual([]);
       }, 120_000);
     });

@@ -13,13 +13,23 @@ launches when it starts.
 
 Each user has a small budget of calls per minute (throttle.py): every call reaches the API with
 the LMS's one service token, which one learner in a loop must not spend for everyone.
+
+Graded checks (issue 17): when the unit's lab has checks, the block is scorable (the
+ScorableXBlockMixin contract). The learner's "Check my work" starts a run of the checks on their
+own lab; the page long-polls it, and the handler that sees it finish publishes the grade (the best
+or the latest score, as Studio says) and remembers the run as published. A run the page never saw
+finish (the tab was closed) is published the next time the learner opens the unit.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import logging
+import math
+import re
 import time
+from datetime import datetime
 from importlib import resources
 from string import Template
 from typing import Any, Optional
@@ -27,7 +37,8 @@ from typing import Any, Optional
 from webob import Response
 from xblock.core import XBlock
 from xblock.exceptions import JsonHandlerError
-from xblock.fields import Boolean, Scope, String
+from xblock.fields import Boolean, Dict, Float, List, Scope, String
+from xblock.scorable import ScorableXBlockMixin, Score
 from xblock.validation import ValidationMessage
 
 try:  # XBlock >= 2
@@ -39,6 +50,8 @@ from . import words
 from .client import LabService, LabServiceError, NotConfigured, Settings
 from .throttle import Throttle
 
+log = logging.getLogger(__name__)
+
 ANONYMOUS_ID = "edx-platform.anonymous_user_id"
 #: Longest long-poll a browser may ask the handler for (it holds an LMS worker meanwhile).
 MAX_WAIT = 25
@@ -49,12 +62,22 @@ BROWSER_FIELDS = ("state", "progress", "error", "lastActivityAt", "suspendAt", "
 TOKEN_STATES = ("queued", "launching", "ready", "suspending", "suspended", "resuming", "resetting")
 #: Calls per user per minute, by kind: XBLOCK_SETTINGS["LabXBlock"] key and default.
 RATE_LIMITS = {
-    # launch, reset, heartbeat and terminal tokens: the page makes one per opening, click or
-    # terminal (re)connection.
+    # launch, reset, check runs, heartbeat and terminal tokens: the page makes one per opening,
+    # click or terminal (re)connection.
     "actions": ("ACTIONS_PER_MINUTE", 12),
-    # status long-polls, connection, key download: a few per minute while a lab changes.
+    # status and check long-polls, connection, key download: a few per minute while a lab changes.
     "reads": ("READS_PER_MINUTE", 120),
 }
+#: Grade policies: keep the best score of all runs, or the latest run's.
+GRADE_POLICIES = ("best", "latest")
+#: A check run's id as the API makes it (`chk_` and the workflow's id): nothing else reaches a URL.
+CHECK_ID = re.compile(r"^chk_[A-Za-z0-9_.:-]{1,128}$")
+#: Finished run states that give a grade (`error`: the checks could not run, no grade).
+GRADED_STATES = ("passed", "failed")
+#: Runs listed when the learner opens the unit, to publish those finished while the tab was closed.
+RECONCILE_RUNS = 20
+#: Published run ids kept per learner (the reconcile only ever lists the latest RECONCILE_RUNS).
+PUBLISHED_KEPT = 100
 
 
 class HandlerError(JsonHandlerError):
@@ -118,8 +141,12 @@ def human_duration(seconds: Optional[float]) -> str:
 
 @XBlock.needs("user")
 @XBlock.wants("settings")
-class LabXBlock(XBlock):
-    """A per-learner OpenStack lab, launched and shown inside a course unit."""
+class LabXBlock(ScorableXBlockMixin, XBlock):
+    """A per-learner OpenStack lab, launched and shown inside a course unit.
+
+    Scored only when its lab has graded checks (`checks`, from the catalog when the unit was
+    saved in Studio): a unit without checks is not part of the grade, as before.
+    """
 
     block_settings_key = "LabXBlock"
     has_author_view = True
@@ -145,9 +172,79 @@ class LabXBlock(XBlock):
         scope=Scope.settings,
         help="The terminal shows the lab but ignores typing (for demonstrations)",
     )
+    # ----- graded checks (Studio) -----
+    weight = Float(
+        display_name="Weight",
+        default=None,
+        values={"min": 0, "step": 0.1},
+        scope=Scope.settings,
+        help="Points this unit is worth in the course grade (empty: the total weight of the lab's checks)",
+    )
+    show_hints = Boolean(
+        display_name="Show hints",
+        default=True,
+        scope=Scope.settings,
+        help="Learners see the hint of each check that did not pass",
+    )
+    show_check_results = Boolean(
+        display_name="Show each check's result",
+        default=True,
+        scope=Scope.settings,
+        help="Learners see which checks passed; otherwise only their score",
+    )
+    grade_policy = String(
+        display_name="Score kept",
+        default="best",
+        values=[
+            {"display_name": "Best score of all checks", "value": "best"},
+            {"display_name": "Score of the latest check", "value": "latest"},
+        ],
+        scope=Scope.settings,
+        help="Which score counts when a learner checks their work several times",
+    )
+    # The lab's checks [{name, title, weight}] from the catalog, as of the unit's last save in
+    # Studio: what makes the unit scored, and its points when nobody has checked yet.
+    checks = List(default=[], scope=Scope.settings)
+
     # Written only from the launch answer for this user; checked against `lab_key`.
     lab_id = String(default="", scope=Scope.user_state)
     lab_key = String(default="", scope=Scope.user_state)
+    # The score that counts ({earned, possible, run, finishedAt}; {}: none yet), and the finished
+    # runs handled (newest last): published, or finished before this learner state first used
+    # the checks (`checks_opened`), as after the course team deleted the learner's state.
+    kept_score = Dict(default={}, scope=Scope.user_state)
+    published_runs = List(default=[], scope=Scope.user_state)
+    checks_opened = Boolean(default=False, scope=Scope.user_state)
+
+    # ----- scoring (ScorableXBlockMixin) -----
+
+    @property
+    def has_score(self) -> bool:  # type: ignore[override]
+        """Scored only when the unit's lab has checks: a unit without is ungraded, as before."""
+        return bool(self._checks())
+
+    def max_score(self) -> Optional[float]:
+        """The raw points of the unit (the checks' total weight); None when it has no checks."""
+        total = sum(check["weight"] for check in self._checks())
+        return total if total > 0 else None
+
+    def has_submitted_answer(self) -> bool:
+        return bool(self.kept_score)
+
+    def get_score(self) -> Score:
+        kept = self.kept_score or {}
+        if kept:
+            return Score(raw_earned=float(kept["earned"]), raw_possible=float(kept["possible"]))
+        return Score(raw_earned=0.0, raw_possible=float(self.max_score() or 0))
+
+    def set_score(self, score: Score) -> None:
+        kept = dict(self.kept_score or {})
+        kept.update(earned=float(score.raw_earned), possible=float(score.raw_possible))
+        self.kept_score = kept
+
+    def calculate_score(self) -> Score:
+        """The kept score: the orchestrator scored the runs, nothing here can score them again."""
+        return self.get_score()
 
     # ----- views -----
 
@@ -169,6 +266,13 @@ class LabXBlock(XBlock):
             data["terminal"] = {"readOnly": bool(self.terminal_read_only), "words": words.TERMINAL}
             fragment.add_css(_resource("css/terminal.css"))
             fragment.add_javascript(_resource("js/terminal.js"))
+        if data.get("launch") and self._checks():
+            data["checks"] = {
+                "words": words.CHECKS,
+                "policy": self._policy(),
+                "showResults": bool(self.show_check_results),
+                "score": self._kept_view(),
+            }
         fragment.add_javascript(_resource("js/lab.js"))
         fragment.initialize_js("LabXBlock", data)
         return fragment
@@ -176,6 +280,12 @@ class LabXBlock(XBlock):
     def author_view(self, context: Optional[dict] = None) -> Fragment:
         """Studio's unit page: what the unit holds, without launching a lab for the author."""
         what = f"Lab “{self.lab_name}”" if self.lab_name else "No lab chosen yet: edit this unit."
+        checks = self._checks()
+        if self.lab_name and checks:
+            what += (
+                f", graded by its {len(checks)} check{'s' if len(checks) != 1 else ''}"
+                f" (worth {_points(self._worth())} points; the {self._policy()} score counts)."
+            )
         return Fragment(
             _template(
                 "html/author.html",
@@ -196,6 +306,13 @@ class LabXBlock(XBlock):
             names.insert(0, self.lab_name)
             if catalog:
                 message = f"The lab “{self.lab_name}” is no longer in the catalog: pick another."
+        elif self.lab_name and catalog:
+            listed = next(lab for lab in catalog if lab["name"] == self.lab_name)
+            if checks_of(listed) != self._checks():
+                message = (
+                    f"The checks of the lab “{self.lab_name}” changed in the catalog: save this unit"
+                    " (then publish the course) to grade with them."
+                )
         options = "".join(
             '<option value="{0}"{1}>{0}</option>'.format(
                 html.escape(name, quote=True), " selected" if name == self.lab_name else ""
@@ -203,14 +320,24 @@ class LabXBlock(XBlock):
             for name in names
         )
         rows = "".join(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
                 html.escape(str(lab["name"])),
                 human_duration(lab.get("idleTimeout")),
                 human_duration(lab.get("deleteAfter")),
                 human_duration(lab.get("maxLifetime")),
                 human_duration(lab.get("launchTimeout")),
+                describe_checks(checks_of(lab)),
             )
             for lab in catalog
+        )
+        policies = "".join(
+            '<option value="{0}"{1}>{2}</option>'.format(
+                value, " selected" if value == self._policy() else "", label
+            )
+            for value, label in (
+                ("best", "The best score of all their checks"),
+                ("latest", "The score of their latest check"),
+            )
         )
         fragment = Fragment(
             _template(
@@ -221,6 +348,11 @@ class LabXBlock(XBlock):
                 rows_html=rows,
                 terminal_enabled_html=" checked" if self.terminal_enabled else "",
                 terminal_read_only_html=" checked" if self.terminal_read_only else "",
+                weight="" if self.weight is None else _points(self.weight),
+                checks_points=_points(self.max_score() or 0),
+                grade_policy_options_html=policies,
+                show_check_results_html=" checked" if self.show_check_results else "",
+                show_hints_html=" checked" if self.show_hints else "",
             )
         )
         fragment.add_css(_resource("css/lab.css"))
@@ -385,27 +517,132 @@ class LabXBlock(XBlock):
 
         return self._json(issue)
 
+    # ----- graded checks: the learner's own lab only -----
+
+    @XBlock.json_handler
+    def check_state(self, data: dict, suffix: str = "") -> dict:
+        """What the page shows of the checks when it opens, after publishing what was missed.
+
+        The page calls it first (after its launch): the learner's latest runs are listed, and
+        every finished run whose grade was never published (the tab was closed before it
+        finished) is published now. Never launches: without a lab of the learner's, no runs.
+        """
+        self._require_checks()
+        self._throttle("reads")
+
+        def read() -> dict:
+            lab_id = self._stored_lab_id()
+            if not lab_id:
+                return self._check_answer(None)
+            try:
+                runs = self._service().check_runs(lab_id, limit=RECONCILE_RUNS)
+            except LabServiceError as err:
+                if isinstance(err, NotConfigured):
+                    raise
+                # The kept score still shows; the next opening publishes what this one could not.
+                log.info("check runs of %s cannot be listed: %s", lab_id, err.detail or err.message)
+                return self._check_answer(None)
+            runs = [run for run in runs if isinstance(run, dict) and run.get("labId") in (None, lab_id)]
+            if not self.checks_opened:
+                # This learner state's first look at the checks (a new one, or the course team
+                # deleted the old one, grade and all): runs that finished before are not graded
+                # again. From now on, every run that finishes is.
+                finished = [run for run in runs[::-1] if run.get("state") in GRADED_STATES]
+                self.published_runs = [str(run["id"]) for run in finished if run.get("id")][-PUBLISHED_KEPT:]
+                self.checks_opened = True
+                self.save()
+            self._settle(reversed(runs))  # oldest first: the latest one is the latest kept
+            return self._check_answer(runs[0] if runs else None)
+
+        return self._json(read)
+
+    @XBlock.json_handler
+    def check_start(self, data: dict, suffix: str = "") -> dict:
+        """"Check my work": starts a run of the lab's checks (or answers with the one running).
+
+        Never launches: without a lab of the learner's, a 404; unless it is ready, the API's 409
+        in words.
+        """
+        self._require_checks()
+        self._throttle("actions")
+
+        def start() -> dict:
+            lab_id = self._existing_lab_id()
+            run = self._service().start_checks(lab_id)
+            self.checks_opened = True
+            self._settle([run])
+            return self._check_answer(run)
+
+        return self._json(start)
+
+    @XBlock.json_handler
+    def check_poll(self, data: dict, suffix: str = "") -> dict:
+        """The run `id` of the learner's lab, after at most `wait` seconds while it is running.
+
+        The handler that sees the run finish publishes its grade (once per run).
+        """
+        self._require_checks()
+        data = data if isinstance(data, dict) else {}
+        check_id = str(data.get("id") or "")
+        if not CHECK_ID.match(check_id):
+            raise HandlerError(400, words.BAD_REQUEST)
+        self._throttle("reads")
+        wait = _int(data.get("wait"), 0, MAX_WAIT)
+
+        def poll() -> dict:
+            lab_id = self._existing_lab_id()
+            run = self._service().check_run(lab_id, check_id, wait=wait)
+            if run.get("labId") not in (None, lab_id) or run.get("id") != check_id:
+                raise LabServiceError(words.CHECK_NOT_FOUND, 404)
+            self.checks_opened = True
+            self._settle([run])
+            return self._check_answer(run)
+
+        return self._json(poll)
+
     # ----- Studio -----
 
     @XBlock.json_handler
     def studio_submit(self, data: dict, suffix: str = "") -> dict:
+        """Saves the Studio settings, and the lab's checks as the catalog lists them now.
+
+        The catalog is read on every save (a lab's checks decide the unit's points); when it
+        cannot be read, a save that keeps the lab keeps the checks the unit had.
+        """
+        data = data if isinstance(data, dict) else {}
         display_name = str(data.get("display_name") or "").strip()
         lab_name = str(data.get("lab_name") or "").strip()
         if not display_name or len(display_name) > 255:
             raise JsonHandlerError(400, "The display name must have 1 to 255 characters.")
-        if lab_name != self.lab_name or not lab_name:
-            try:
-                names = [str(lab["name"]) for lab in self._service().catalog()]
-            except LabServiceError as err:
+        changed = lab_name != self.lab_name or not lab_name
+        try:
+            catalog: Optional[list] = self._service().catalog()
+        except LabServiceError as err:
+            if changed:
                 raise JsonHandlerError(503, f"The lab name cannot be checked: {err.message}")
-            if lab_name not in names:
+            catalog = None
+        listed = None
+        if catalog is not None:
+            names = [str(lab["name"]) for lab in catalog]
+            listed = next((lab for lab in catalog if lab["name"] == lab_name), None)
+            if changed and listed is None:
                 raise JsonHandlerError(
                     400,
                     f"“{lab_name}” is not a lab of the catalog (it has: {', '.join(names) or 'none'}).",
                 )
+        weight = self.weight
+        if "weight" in data:
+            weight = _weight(data["weight"])
+        policy = data.get("grade_policy", self._policy())
+        if policy not in GRADE_POLICIES:
+            raise JsonHandlerError(400, "The score kept must be “best” or “latest”.")
         self.display_name = display_name
         self.lab_name = lab_name
-        for name in ("terminal_enabled", "terminal_read_only"):
+        if listed is not None:
+            self.checks = checks_of(listed)
+        self.weight = weight
+        self.grade_policy = policy
+        for name in ("terminal_enabled", "terminal_read_only", "show_hints", "show_check_results"):
             if isinstance(data.get(name), bool):  # absent: unchanged
                 setattr(self, name, data[name])
         return {"result": "success"}
@@ -484,6 +721,101 @@ class LabXBlock(XBlock):
             shown["error"] = {"code": code, "message": words.lab_error(code)}
         return {"lab": shown, "now": _now_ms()}
 
+    def _checks(self) -> list:
+        """The unit's checks, well-formed (the field is only ever written by studio_submit)."""
+        return checks_of({"checks": self.checks})
+
+    def _policy(self) -> str:
+        return self.grade_policy if self.grade_policy in GRADE_POLICIES else "best"
+
+    def _worth(self) -> float:
+        """Points of the unit in the course grade: its weight, else the checks' total weight."""
+        return self.weight if self.weight is not None else (self.max_score() or 0)
+
+    def _require_checks(self) -> None:
+        if not self.lab_name or not self._checks():
+            raise HandlerError(404, words.NO_CHECKS_IN_UNIT)
+
+    def _settle(self, runs: Any) -> None:
+        """Grades the finished runs not published yet (oldest first), then publishes once.
+
+        Best: a run replaces the kept score when its share of the points is higher. Latest: the
+        run that finished last is kept. Either way the run is recorded as published, so neither
+        the page nor the next opening grades it twice; a kept score that did not change is not
+        published again (it would undo a grade the course team changed meanwhile).
+        """
+        published = list(self.published_runs or [])
+        kept = dict(self.kept_score or {})
+        changed = False
+        for run in runs:
+            run_id = str(run.get("id") or "")
+            if run.get("state") not in GRADED_STATES or not run_id or run_id in published:
+                continue
+            published.append(run_id)
+            earned, possible = _score_of(run)
+            if possible is None or possible <= 0:
+                continue
+            if self._policy() == "latest":
+                better = not kept or not _before(run.get("finishedAt"), kept.get("finishedAt"))
+            else:
+                better = not kept or earned / possible > _share(kept)
+            if better:
+                kept = {
+                    "earned": earned,
+                    "possible": possible,
+                    "run": run_id,
+                    "finishedAt": run.get("finishedAt"),
+                }
+                changed = True
+        if published == list(self.published_runs or []):
+            return
+        self.published_runs = published[-PUBLISHED_KEPT:]
+        if changed:
+            self.kept_score = kept
+            self.runtime.publish(self, "grade", {"value": kept["earned"], "max_value": kept["possible"]})
+        # Saved at once: the grade is out, so its run must not be graded again.
+        self.save()
+
+    def _kept_view(self) -> Optional[dict]:
+        kept = self.kept_score or {}
+        return {"earned": kept["earned"], "possible": kept["possible"]} if kept else None
+
+    def _run_view(self, run: Optional[dict]) -> Optional[dict]:
+        """A run as the page shows it: no staff reason, results and hints as Studio says."""
+        if not run:
+            return None
+        state = run.get("state")
+        view: dict = {
+            "id": run.get("id"),
+            "state": state,
+            "startedAt": run.get("startedAt"),
+            "finishedAt": run.get("finishedAt"),
+        }
+        if state in GRADED_STATES:
+            earned, possible = _score_of(run)
+            view["score"] = {"earned": earned, "possible": possible}
+            results = [r for r in run.get("results") or [] if isinstance(r, dict)]
+            if self.show_check_results:  # else only the score: not even how many passed
+                view["passedCount"] = sum(1 for r in results if r.get("passed"))
+                view["total"] = len(results)
+                view["results"] = [
+                    {
+                        "name": r.get("name"),
+                        "title": r.get("title") or r.get("name"),
+                        "passed": bool(r.get("passed")),
+                        "timedOut": bool(r.get("timedOut")),
+                        "hint": (r.get("hint") or None) if self.show_hints and not r.get("passed") else None,
+                    }
+                    for r in results
+                ]
+        elif state == "error":
+            view["message"] = words.CHECK_COULD_NOT_RUN
+        return view
+
+    def _check_answer(self, run: Optional[dict]) -> dict:
+        """What every check handler answers: the run (or None) and the score that counts."""
+        return {"run": self._run_view(run), "score": self._kept_view(), "now": _now_ms()}
+
     def _throttle(self, kind: str) -> None:
         """Counts a call against the requesting user's budget; past it, a 429 "slow down"."""
         user = self.scope_ids.user_id
@@ -518,6 +850,88 @@ def websocket_url(public_api_url: str, path: str) -> str:
         if url.startswith(http):
             return ws + url[len(http):]
     return url
+
+
+def checks_of(lab: Any) -> list:
+    """A catalog lab's checks as the unit keeps them: [{name, title, weight}], well-formed only."""
+    found = []
+    for check in (lab.get("checks") if isinstance(lab, dict) else None) or []:
+        if not isinstance(check, dict) or not check.get("name"):
+            continue
+        try:
+            weight = float(check.get("weight", 1))
+        except (TypeError, ValueError):
+            continue
+        if not math.isfinite(weight) or weight < 0:
+            continue
+        name = str(check["name"])
+        found.append({"name": name, "title": str(check.get("title") or name), "weight": weight})
+    return found
+
+
+def describe_checks(checks: list) -> str:
+    """Studio's catalog table cell: each check's title and weight, HTML-escaped."""
+    if not checks:
+        return "none (not graded)"
+    return html.escape(
+        "; ".join(f"{check['title']} ({_points(check['weight'])})" for check in checks)
+    )
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def _score_of(run: dict) -> "tuple[float, Optional[float]]":
+    score = run.get("score") if isinstance(run.get("score"), dict) else {}
+    try:
+        earned = float(score.get("earned") or 0)
+        possible = float(score["possible"]) if score.get("possible") is not None else None
+    except (TypeError, ValueError):
+        return 0.0, None
+    if possible is not None and not (math.isfinite(possible) and math.isfinite(earned)):
+        return 0.0, None
+    return earned, possible
+
+
+def _share(kept: dict) -> float:
+    """The kept score's share of its points (-1 for none: any run's score is better)."""
+    try:
+        possible = float(kept.get("possible") or 0)
+        return float(kept.get("earned") or 0) / possible if possible > 0 else -1.0
+    except (TypeError, ValueError):
+        return -1.0
+
+
+def _before(finished_at: Any, other: Any) -> bool:
+    """Whether ISO time `finished_at` is strictly before `other` (unknown: not before)."""
+    a, b = _time(finished_at), _time(other)
+    try:
+        return a is not None and b is not None and a < b
+    except TypeError:  # one with a time zone, one without
+        return False
+
+
+def _time(value: Any) -> Optional[datetime]:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _weight(value: Any) -> Optional[float]:
+    """Studio's weight: empty for none, else a number of points from 0 to 10000."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        weight = float("nan")
+    if isinstance(value, bool) or not math.isfinite(weight) or not 0 <= weight <= 10000:
+        raise JsonHandlerError(400, "The weight must be a number of points from 0 to 10000, or empty.")
+    return weight
 
 
 def _now_ms() -> int:

@@ -6,7 +6,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
+from urllib.parse import quote
 
 import requests
 
@@ -108,6 +109,24 @@ class LabService:
         """{token, expiresAt, url}: a short-lived token for the lab's terminal WebSocket at `url`."""
         body = {"readOnly": True} if read_only else None
         return self._call("terminal", "POST", f"/v1/labs/{lab_id}/terminal-token", json=body)
+
+    # ----- graded checks (issue 17) -----
+
+    def start_checks(self, lab_id: str, names: Optional[Sequence[str]] = None) -> dict:
+        """A CheckRun `running` (or the run in progress: one at a time per lab); 409 unless ready."""
+        body = {"names": list(names)} if names else {}
+        return self._call("check", "POST", f"/v1/labs/{lab_id}/checks", json=body)
+
+    def check_run(self, lab_id: str, check_id: str, wait: int = 0) -> dict:
+        """A CheckRun, after at most `wait` seconds while it is `running`."""
+        params = {"wait": str(wait)} if wait > 0 else None
+        path = f"/v1/labs/{lab_id}/checks/{quote(check_id, safe='')}"
+        return self._call("check_poll", "GET", path, params=params, extra_timeout=wait)
+
+    def check_runs(self, lab_id: str, limit: int = 20) -> list:
+        """The lab's latest CheckRuns, newest first."""
+        params = {"limit": str(limit)}
+        return self._call("check_list", "GET", f"/v1/labs/{lab_id}/checks", params=params)["checks"]
 
     def _call(
         self,

@@ -43,6 +43,18 @@ TIMED_OUT = "The lab service did not answer in time. Please try again shortly."
 TERMINAL_OFF = "The terminal in the browser is turned off for this unit."
 TERMINAL_NOT_READY = "Your lab is not ready yet: the terminal opens once it is."
 
+# Graded checks of the learner's work (issue 17).
+CHECK_NOT_READY = "Your lab is not ready yet, so your work cannot be checked. Wait until your lab is ready, then check again."
+CHECK_PAUSED = "Your lab is paused, so your work cannot be checked right now. It resumes when you work on this page: check again once it is ready."
+CHECK_NOT_FOUND = "This check of your work could not be found. Please check your work again."
+NO_CHECKS = "This lab has no checks to run right now. Please tell the course team."
+NO_CHECKS_IN_UNIT = "This unit has no checks of your work."
+#: A run in state `error`: the checks could not run at all (its reason is for staff).
+CHECK_COULD_NOT_RUN = (
+    "Your work could not be checked this time because your lab could not be reached. "
+    "Nothing was graded. Please try again in a moment."
+)
+
 #: The terminal in the browser, as the page says it (lab.js gets these with the unit).
 TERMINAL = {
     "connecting": "Connecting to your lab…",
@@ -63,6 +75,29 @@ TERMINAL = {
     "full_screen": "Full screen",
     "exit_full_screen": "Exit full screen",
     "read_only": "Read only: you can watch, not type",
+}
+
+#: The "Check your work" part of the page, as lab.js says it ({n} placeholders filled there).
+CHECKS = {
+    "heading": "Check your work",
+    "intro": "When you think you are done, check your work: each step is tested in your lab. You can check as often as you like.",
+    "button": "Check my work",
+    "again": "Check again",
+    "wait_for_lab": "You can check your work once your lab is ready.",
+    "running": "Checking your work… This can take a minute.",
+    "all_passed": "Every check passed. Well done!",
+    "some_passed": "{passed} of {total} checks passed. Fix what is missing in your lab, then check again.",
+    "some_passed_hints": "{passed} of {total} checks passed. The hints below say what is missing: fix it in your lab, then check again.",
+    "not_all_passed": "Not every check passed yet. Fix what is missing in your lab, then check again.",
+    "run_score": "This check: {earned} of {possible} points.",
+    "score_best": "Your score: {earned} of {possible} points (your best check is the one that counts).",
+    "score_latest": "Your score: {earned} of {possible} points (your latest check is the one that counts).",
+    "passed": "Done",
+    "failed": "Not yet",
+    "timed_out": "This check took too long and was stopped. Make sure nothing in your lab is stuck, then check again.",
+    "hint": "Hint:",
+    "start_failed": "Your work could not be checked right now. Please try again in a moment.",
+    "retrying": "Still checking… The connection was interrupted, trying again.",
 }
 
 
@@ -95,6 +130,15 @@ def api_error(
     state = (details or {}).get("state")
     if status == 429:
         return busy_service(retry_after or 1)
+    if action in ("check", "check_poll", "check_list"):
+        if status == 409 or code == "invalid_state":
+            if state == "deleted":
+                return LAB_GONE
+            return CHECK_PAUSED if state in ("suspending", "suspended") else CHECK_NOT_READY
+        if status == 422 and code != "unknown_lab":
+            return NO_CHECKS
+        if status == 404 and action == "check_poll":
+            return CHECK_NOT_FOUND
     if code == "unknown_lab" or status == 422:
         return UNKNOWN_LAB
     if status == 409 or code == "invalid_state":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 from webob import Request
@@ -48,13 +48,28 @@ class FakeSettingsService:
 
 
 class LabTestRuntime(ToyRuntime):
-    """One learner (or author) using the unit: their own user service, shared block storage."""
+    """One learner (or author) using the unit: their own user service, shared block storage.
 
-    def __init__(self, user_id: str, anonymous_id: Optional[str], settings: Optional[dict], kvs: DictKeyValueStore):
+    Events the block publishes (grades) are recorded in `events`, as (user id, type, data).
+    """
+
+    def __init__(
+        self,
+        user_id: str,
+        anonymous_id: Optional[str],
+        settings: Optional[dict],
+        kvs: DictKeyValueStore,
+        events: Optional[List[tuple]] = None,
+    ):
         super().__init__(user_id=user_id)
         self._services["field-data"] = KvsFieldData(kvs)
         self._services["user"] = FakeUserService(anonymous_id)
         self._services["settings"] = FakeSettingsService(settings)
+        self.events = events if events is not None else []
+
+    def publish(self, block: Any, event_type: str, event_data: Any) -> None:
+        super().publish(block, event_type, event_data)
+        self.events.append((block.scope_ids.user_id, event_type, event_data))
 
 
 class Unit:
@@ -64,9 +79,11 @@ class Unit:
         self.settings = settings
         self.kvs = DictKeyValueStore()
         self.lab_name = lab_name
+        #: Every event published by the unit's blocks, for any user: (user id, type, data).
+        self.events: List[tuple] = []
 
     def block_for(self, user_id: str, anonymous_id: Optional[str] = None) -> LabXBlock:
-        runtime = LabTestRuntime(user_id, anonymous_id, self.settings, self.kvs)
+        runtime = LabTestRuntime(user_id, anonymous_id, self.settings, self.kvs, self.events)
         ids = ScopeIds(user_id, "openedx_lab", "def-lab-1", UsageKey("block-v1:OpenCraft+Linux101+2026+type@openedx_lab+block@lab1"))
         block = runtime.construct_xblock_from_class(LabXBlock, ids)
         if self.lab_name and not block.lab_name:
@@ -110,6 +127,7 @@ def orchestrator(_server: FakeOrchestrator) -> FakeOrchestrator:
     _server.requests.clear()
     _server.faults.clear()
     _server.tokens_issued.clear()
+    _server.clear_checks()
     return _server
 
 

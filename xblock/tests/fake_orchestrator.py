@@ -7,15 +7,25 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional
 from urllib.parse import parse_qs, urlsplit
 
 SERVICE_TOKEN = "svc-xblock-test-token"
-CATALOG = [
-    {"name": "linux-basics", "idleTimeout": 900, "deleteAfter": 1209600, "maxLifetime": None, "launchTimeout": 600},
-    {"name": "k8s-cluster", "idleTimeout": 1800, "deleteAfter": 604800, "maxLifetime": 7776000, "launchTimeout": 1200},
+#: linux-basics has graded checks (3 points in all); k8s-cluster has none.
+LINUX_CHECKS = [
+    {"name": "nginx", "title": "Nginx is installed", "weight": 2},
+    {"name": "notes", "title": "Your notes are saved", "weight": 1},
 ]
+CATALOG = [
+    {"name": "linux-basics", "idleTimeout": 900, "deleteAfter": 1209600, "maxLifetime": None, "launchTimeout": 600,
+     "checks": LINUX_CHECKS},
+    {"name": "k8s-cluster", "idleTimeout": 1800, "deleteAfter": 604800, "maxLifetime": 7776000, "launchTimeout": 1200,
+     "checks": []},
+]
+#: Check runs start and finish on this clock, a second apart, so "latest" is well defined.
+EPOCH = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 
 
 @dataclass
@@ -53,6 +63,11 @@ class FakeOrchestrator:
     faults: List[Fault] = field(default_factory=list)
     #: Heartbeat tokens issued per lab: each launch answer carries a fresh one.
     tokens_issued: Dict[str, int] = field(default_factory=dict)
+    #: Check runs by id, in the order they started; tests finish them with `finish_check`.
+    check_runs: Dict[str, dict] = field(default_factory=dict)
+    #: Guards `check_runs`; notified when a run finishes (what `?wait=` waits for).
+    check_changed: threading.Condition = field(default_factory=threading.Condition)
+    ticks: int = 0
     server: Optional[ThreadingHTTPServer] = None
 
     @property
@@ -87,6 +102,98 @@ class FakeOrchestrator:
                     fault.times -= 1
                 return fault
         return None
+
+    def _now(self) -> str:
+        self.ticks += 1
+        return (EPOCH + timedelta(seconds=self.ticks)).isoformat().replace("+00:00", "Z")
+
+    def clear_checks(self) -> None:
+        with self.check_changed:
+            self.check_runs.clear()
+
+    def runs_of(self, lab_id: str) -> List[dict]:
+        return [run for run in self.check_runs.values() if run["labId"] == lab_id]
+
+    def finish_check(
+        self,
+        run_id: str,
+        passed: Dict[str, bool],
+        hints: Optional[Dict[str, str]] = None,
+        timed_out: tuple = (),
+        error: Optional[str] = None,
+    ) -> dict:
+        """Finishes a running run as the workflow would: each check passed or not (by name),
+        with hints; or, with `error`, a run whose checks could not run at all."""
+        with self.check_changed:
+            run = self.check_runs[run_id]
+            assert run["state"] == "running", run
+            if error is not None:
+                run.update(state="error", error=error, results=[])
+            else:
+                results = [
+                    {
+                        "name": check["name"],
+                        "title": check["title"],
+                        "passed": bool(passed.get(check["name"])),
+                        "timedOut": check["name"] in timed_out,
+                        "hint": (hints or {}).get(check["name"]),
+                    }
+                    for check in run["_checks"]
+                ]
+                earned = sum(c["weight"] for c in run["_checks"] if passed.get(c["name"]))
+                run.update(
+                    state="passed" if all(r["passed"] for r in results) else "failed",
+                    results=results,
+                    score={"earned": earned, "possible": run["score"]["possible"]},
+                )
+            run["finishedAt"] = self._now()
+            self.check_changed.notify_all()
+            return self.public_run(run)
+
+    @staticmethod
+    def public_run(run: dict) -> dict:
+        return {k: v for k, v in run.items() if not k.startswith("_")}
+
+    def handle_checks(self, method: str, lab: dict, rest: List[str], query: dict, body: Any) -> "tuple[int, Any]":
+        """POST/GET /v1/labs/{id}/checks[/{checkId}], as the API's contract says."""
+        with self.check_changed:
+            if method == "POST" and not rest:
+                if lab["state"] != "ready":
+                    return 409, {"error": {"code": "conflict", "message": f"lab {lab['id']} is {lab['state']}, not ready",
+                                           "details": {"state": lab["state"]}}}
+                checks = next(entry["checks"] for entry in CATALOG if entry["name"] == lab["lab"])
+                names = (body or {}).get("names")
+                if not checks or (names and set(names) - {c["name"] for c in checks}):
+                    return 422, {"error": {"code": "invalid_input", "message": "no such checks for this lab"}}
+                running = [run for run in self.runs_of(lab["id"]) if run["state"] == "running"]
+                if running:
+                    return 202, self.public_run(running[0])
+                chosen = [c for c in checks if not names or c["name"] in names]
+                run_id = f"chk_{len(self.check_runs) + 1:04d}{lab['id'][-6:]}"
+                run = self.check_runs[run_id] = {
+                    "id": run_id,
+                    "labId": lab["id"],
+                    "state": "running",
+                    "startedAt": self._now(),
+                    "finishedAt": None,
+                    "score": {"earned": 0, "possible": sum(c["weight"] for c in chosen)},
+                    "results": [],
+                    "error": None,
+                    "_checks": chosen,
+                }
+                return 202, self.public_run(run)
+            if method == "GET" and not rest:
+                limit = int((query.get("limit") or ["20"])[0])
+                return 200, {"checks": [self.public_run(r) for r in self.runs_of(lab["id"])[::-1][:limit]]}
+            if method == "GET" and len(rest) == 1:
+                run = self.check_runs.get(rest[0])
+                if run is None or run["labId"] != lab["id"]:
+                    return 404, {"error": {"code": "not_found", "message": f"no check {rest[0]} of lab {lab['id']}"}}
+                wait = min(30, int((query.get("wait") or ["0"])[0]))
+                if wait > 0:
+                    self.check_changed.wait_for(lambda: run["state"] != "running", timeout=wait)
+                return 200, self.public_run(run)
+        return 404, {"error": {"code": "not_found", "message": f"no route {method} checks"}}
 
     def handle(self, method: str, path: str, query: dict, body: Any) -> "tuple[int, Any]":
         parts = path.strip("/").split("/")
@@ -127,6 +234,8 @@ class FakeOrchestrator:
                 if lab["state"] != "ready":
                     return 409, {"error": {"code": "conflict", "message": f"lab is {lab['state']}, not ready"}}
                 return 200, self.connection_of(lab)
+            if parts[3:4] == ["checks"]:
+                return self.handle_checks(method, lab, parts[4:], query, body)
             if method == "POST" and parts[3:] == ["reset"]:
                 lab["state"] = "resetting"
                 return 202, lab

@@ -2,7 +2,12 @@
  * the requesting learner's own lab; the only things it talks to directly are the orchestrator's
  * heartbeat route (with the lab's heartbeat token), through OpenedxLabHeartbeat, and the lab's
  * terminal WebSocket (with a short-lived token from the XBlock), through LabTerminal. Rendering
- * the unit launches nothing: this script launches (a POST) when it starts. */
+ * the unit launches nothing: this script launches (a POST) when it starts.
+ *
+ * When the unit's lab has graded checks (init.checks), a "Check my work" button shows once the
+ * lab is ready: it starts a run (check_start), long-polls it (check_poll) until it finishes and
+ * shows the score and each check's result. After its launch, the page asks check_state first,
+ * which publishes any run that finished while no page was watching. No build step: edit here. */
 function LabXBlock(runtime, element, init) {
   'use strict';
   var $root = $(element).find('.openedx-lab');
@@ -53,6 +58,18 @@ function LabXBlock(runtime, element, init) {
   var termFailures = 0;
   var termOpenedAt = 0;
   var termEnded = false; // the learner ended the shell: a new one on their click only
+
+  // Graded checks (init.checks when the unit's lab has some): {words, policy, showResults, score}.
+  var checks = init.checks || null;
+  var CHK = (checks && checks.words) || {};
+  var run = null; // the latest run shown (from check_state, check_start or check_poll)
+  var kept = checks ? checks.score : null; // the score that counts: {earned, possible} or null
+  var checkStarting = false; // a check_start is on its way
+  var checkPolling = false;
+  var checkTimer = null;
+  var checkFailures = 0;
+  var runShown = null; // what the run part shows (its region is live: rebuilt only on a change)
+  var checkRefusedIn = null; // the lab's state when a check was refused (its message goes with it)
 
   function handler(name, data, timeoutMs) {
     return $.ajax({
@@ -126,6 +143,7 @@ function LabXBlock(runtime, element, init) {
       $root.find('.openedx-lab-state').text(starting ? 'Opening your lab…' : '');
       show($root.find('.openedx-lab-launch').text('Try again'), !starting);
       show($root.find('.openedx-lab-reset, .openedx-lab-connection, .openedx-lab-clock'), false);
+      renderChecks();
       return;
     }
     $root.find('.openedx-lab-state').text(WORDS[lab.state] || lab.state);
@@ -151,6 +169,142 @@ function LabXBlock(runtime, element, init) {
     }
     renderTerminal();
     renderClock();
+    renderChecks();
+  }
+
+  // ----- graded checks -----
+
+  function fill(text, values) {
+    return String(text || '').replace(/\{(\w+)\}/g, function (all, key) {
+      return values[key] !== undefined ? values[key] : all;
+    });
+  }
+  function points(n) { return String(Math.round(Number(n) * 100) / 100); }
+  function checkMessage(text) {
+    $root.find('.openedx-lab-check-message').text(text || '');
+    show($root.find('.openedx-lab-check-message'), !!text);
+  }
+  function checksReady() {
+    return !!lab && lab.state === 'ready' && !awaitingChange;
+  }
+  function renderChecks() {
+    if (!checks) return;
+    var $c = $root.find('.openedx-lab-checks');
+    show($c, true);
+    if (checkRefusedIn !== null && (lab ? lab.state : null) !== checkRefusedIn) {
+      checkRefusedIn = null; // the lab moved on: "not ready" no longer holds
+      checkMessage('');
+    }
+    var running = checkStarting || (!!run && run.state === 'running');
+    $c.attr('data-run', run ? run.state : null);
+    $c.find('.openedx-lab-checks-heading').text(CHK.heading);
+    $c.find('.openedx-lab-checks-intro').text(CHK.intro);
+    var score = kept
+      ? fill(checks.policy === 'latest' ? CHK.score_latest : CHK.score_best,
+        { earned: points(kept.earned), possible: points(kept.possible) })
+      : '';
+    show($c.find('.openedx-lab-score').text(score), !!score);
+    show($c.find('.openedx-lab-check-wait').text(CHK.wait_for_lab), !running && !checksReady());
+    $c.find('.openedx-lab-check')
+      .text(run && run.state !== 'running' ? CHK.again : CHK.button)
+      .prop('disabled', running);
+    show($c.find('.openedx-lab-check'), running || checksReady());
+    var shown = running ? 'running' : run ? run.id + ' ' + run.state : '';
+    if (shown !== runShown) renderRun($c, running);
+    runShown = shown;
+  }
+  function renderRun($c, running) {
+    var status = '';
+    var $results = $c.find('.openedx-lab-check-results').empty();
+    if (running) {
+      status = CHK.running;
+    } else if (run && run.state === 'error') {
+      status = run.message || '';
+    } else if (run && run.score) {
+      var hints = false;
+      $.each(run.results || [], function (i, result) {
+        var $item = $('<li class="openedx-lab-check-result">')
+          .addClass(result.passed ? 'openedx-lab-check-passed' : 'openedx-lab-check-failed')
+          .append($('<span class="openedx-lab-check-title">').text(result.title))
+          .append($('<span class="openedx-lab-check-outcome">').text(result.passed ? CHK.passed : CHK.failed));
+        if (result.timedOut) $item.append($('<p class="openedx-lab-check-note">').text(CHK.timed_out));
+        if (result.hint) {
+          hints = true;
+          $item.append($('<p class="openedx-lab-check-hint">')
+            .append($('<span class="openedx-lab-check-hint-label">').text(CHK.hint))
+            .append(document.createTextNode(result.hint)));
+        }
+        $results.append($item);
+      });
+      // Without per-check results (Studio), not even how many passed: only the score.
+      status = run.state === 'passed' ? CHK.all_passed
+        : run.total === undefined ? CHK.not_all_passed
+          : fill(hints ? CHK.some_passed_hints : CHK.some_passed, { passed: run.passedCount, total: run.total });
+      status += ' ' + fill(CHK.run_score, { earned: points(run.score.earned), possible: points(run.score.possible) });
+    }
+    show($c.find('.openedx-lab-check-status').text(status), !!status);
+    show($results, !running && $results.children().length > 0);
+  }
+  /** Every check handler answers {run, score}: show them, and follow a run that is running. */
+  function acceptCheck(answer) {
+    if (answer.now) skewMs = answer.now - Date.now();
+    kept = answer.score || null;
+    run = answer.run || null;
+    renderChecks();
+    if (run && run.state === 'running') pollCheckSoon(0);
+  }
+  function loadChecks() {
+    handler('check_state').done(function (answer) {
+      // A check the learner started meanwhile is newer than what the opening found.
+      if (!run && !checkStarting) acceptCheck(answer);
+    }).fail(function (xhr) {
+      if (xhr.status === 429) window.setTimeout(loadChecks, retryAfterMs(xhr));
+    });
+  }
+  function startCheck() {
+    checkStarting = true;
+    checkMessage('');
+    renderChecks();
+    handler('check_start').done(function (answer) {
+      checkStarting = false;
+      acceptCheck(answer);
+    }).fail(function (xhr) {
+      checkStarting = false;
+      checkMessage((xhr.responseJSON && xhr.responseJSON.error) || CHK.start_failed);
+      if (xhr.status === 409) { // the lab is not ready after all: show what it is
+        checkRefusedIn = lab ? lab.state : null;
+        pollSoon(0);
+      }
+      renderChecks();
+    });
+  }
+  function pollCheckSoon(delayMs) {
+    if (checkPolling) return;
+    window.clearTimeout(checkTimer);
+    checkTimer = window.setTimeout(pollCheck, delayMs);
+  }
+  /** Long-polls the running run until it finishes (the handler then publishes its grade). */
+  function pollCheck() {
+    checkTimer = null;
+    if (!run || run.state !== 'running') return;
+    checkPolling = true;
+    handler('check_poll', { id: run.id, wait: LONG_POLL_S }, (LONG_POLL_S + 30) * 1000).done(function (answer) {
+      checkPolling = false;
+      checkFailures = 0;
+      checkMessage('');
+      acceptCheck(answer);
+    }).fail(function (xhr) {
+      checkPolling = false;
+      checkFailures += 1;
+      if (xhr.status === 400 || xhr.status === 403 || xhr.status === 404) {
+        run = null; // the run is gone (or the lab): the learner checks again
+        checkMessage(errorText(xhr));
+        renderChecks();
+        return;
+      }
+      checkMessage(xhr.status === 429 ? errorText(xhr) : CHK.retrying);
+      pollCheckSoon(Math.max(retryAfterMs(xhr), Math.min(REFRESH_MS, 2000 * Math.pow(2, checkFailures))));
+    });
   }
 
   function terminalReady() {
@@ -356,6 +510,9 @@ function LabXBlock(runtime, element, init) {
       render();
     }).always(function () {
       $root.find('.openedx-lab-launch').prop('disabled', false);
+      // After the launch (which stores the learner's lab), never alongside it: both save the
+      // learner's state of this unit.
+      if (opening === true && checks) loadChecks();
     });
   }
 
@@ -370,6 +527,7 @@ function LabXBlock(runtime, element, init) {
     });
   }
   $root.find('.openedx-lab-launch').on('click', function () { launch(false); });
+  $root.find('.openedx-lab-check').on('click', startCheck);
   $root.find('.openedx-lab-reset').on('click', function () {
     show($root.find('.openedx-lab-confirm'), true);
   });

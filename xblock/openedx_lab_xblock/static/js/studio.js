@@ -1,5 +1,6 @@
 /* Studio editor of LabXBlock: saves the display name and lab, which the server checks against
- * the orchestrator's catalog, and the terminal settings. */
+ * the orchestrator's catalog (and takes the lab's graded checks from), the terminal settings,
+ * and how checks are graded and shown. */
 function LabXBlockStudio(runtime, element) {
   'use strict';
   var $el = $(element);
@@ -11,7 +12,11 @@ function LabXBlockStudio(runtime, element) {
       display_name: $el.find('[name=display_name]').val(),
       lab_name: $el.find('[name=lab_name]').val(),
       terminal_enabled: $el.find('[name=terminal_enabled]').prop('checked'),
-      terminal_read_only: $el.find('[name=terminal_read_only]').prop('checked')
+      terminal_read_only: $el.find('[name=terminal_read_only]').prop('checked'),
+      weight: $el.find('[name=weight]').val(),
+      grade_policy: $el.find('[name=grade_policy]').val(),
+      show_check_results: $el.find('[name=show_check_results]').prop('checked'),
+      show_hints: $el.find('[name=show_hints]').prop('checked')
     };
     runtime.notify('save', { state: 'start', message: 'Saving' });
     $.ajax({
