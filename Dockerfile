@@ -21,6 +21,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY heat-templates ./heat-templates
 COPY config ./config
+COPY checks ./checks
 # The image's own unprivileged user: nothing here needs root, and the files above stay
 # read-only to it (owned by root).
 USER node
