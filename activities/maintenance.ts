@@ -42,6 +42,8 @@ export function createMaintenanceActivities(deps: ActivityDeps) {
         labs: new Date(at - retention.deletedLabs),
         activity: new Date(at - retention.deletedLabs),
         secrets: new Date(at - retention.deletedLabs),
+        checks: new Date(at - retention.deletedLabs),
+        hostKeys: new Date(at - retention.deletedLabs),
         poolClaims: new Date(at - retention.poolRecords),
         poolStacks: new Date(at - retention.poolRecords),
         poolMisses: new Date(at - retention.poolRecords),

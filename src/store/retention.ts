@@ -4,6 +4,8 @@ import type { ActivityDocument } from './activity';
 import type { LabDocument } from './labs';
 import type { PoolClaimDocument, PoolStackDocument } from './pools';
 import type { SecretsDocument } from './secrets';
+import type { CheckRunDocument } from './checks';
+import type { HostKeyDocument } from './host-keys';
 import { maxTime, type QueryOptions } from './deadlines';
 
 /**
@@ -14,6 +16,8 @@ import { maxTime, type QueryOptions } from './deadlines';
  *   whole while it lives).
  * - `labs`: deleted longer ago than `retention.deletedLabs`.
  * - `activity`, `secrets`: older than `retention.deletedLabs` and without a lab document.
+ * - `checks`, `hostKeys`: check runs started, host keys pinned, longer ago than
+ *   `retention.deletedLabs`, of a lab without a document.
  * - `poolClaims`: older than `retention.poolRecords`, on a stack the pool no longer holds, of no
  *   live lab, and decided (a lab still checking its claimed stack in Heat keeps it).
  * - `poolStacks`: pool stacks claimed or discarded longer ago than `retention.poolRecords`.
@@ -26,6 +30,8 @@ export const SWEEP_KINDS = [
   'labs',
   'activity',
   'secrets',
+  'checks',
+  'hostKeys',
   'poolClaims',
   'poolStacks',
   'poolMisses',
@@ -60,6 +66,8 @@ export class RetentionStore {
   private readonly claims: Collection<PoolClaimDocument>;
   private readonly stacks: Collection<PoolStackDocument>;
   private readonly misses: Collection<{ _id: string; lab: string; at: Date }>;
+  private readonly checks: Collection<CheckRunDocument>;
+  private readonly hostKeys: Collection<HostKeyDocument>;
 
   constructor(db: Db) {
     this.labs = db.collection<LabDocument>('labs');
@@ -69,6 +77,8 @@ export class RetentionStore {
     this.claims = db.collection<PoolClaimDocument>('pool_claims');
     this.stacks = db.collection<PoolStackDocument>('pool_stacks');
     this.misses = db.collection('pool_misses');
+    this.checks = db.collection<CheckRunDocument>('checks');
+    this.hostKeys = db.collection<HostKeyDocument>('host_keys');
   }
 
   async sweep(
@@ -105,6 +115,18 @@ export class RetentionStore {
         const found = await candidates(this.secrets, past, after, {}, limit);
         const orphans = await this.withoutLab(found, limit);
         return batch(found, await remove(this.secrets, orphans, past, limit));
+      }
+      case 'checks': {
+        const past: Filter<CheckRunDocument> = { startedAt: { $lt: cutoff } };
+        const found = await candidates(this.checks, past, after, { labId: 1 }, limit);
+        const orphans = await this.withoutLab(found, limit, (d) => d.labId);
+        return batch(found, await remove(this.checks, orphans, past, limit));
+      }
+      case 'hostKeys': {
+        const past: Filter<HostKeyDocument> = { at: { $lt: cutoff } };
+        const found = await candidates(this.hostKeys, past, after, { labId: 1 }, limit);
+        const orphans = await this.withoutLab(found, limit, (d) => d.labId);
+        return batch(found, await remove(this.hostKeys, orphans, past, limit));
       }
       case 'poolClaims': {
         const past: Filter<PoolClaimDocument> = { at: { $lt: cutoff } };
@@ -157,14 +179,18 @@ export class RetentionStore {
     return new Set(docs.map((d) => d._id));
   }
 
-  /** The documents (keyed by lab id) whose lab has no document any more. */
-  private async withoutLab<T extends Named>(docs: T[], limit: { maxTimeMS: number }): Promise<T[]> {
+  /** The documents whose lab (by default, the document's own `_id`) has no document any more. */
+  private async withoutLab<T extends Named>(
+    docs: T[],
+    limit: { maxTimeMS: number },
+    labOf: (doc: T) => string = (doc) => doc._id,
+  ): Promise<T[]> {
     if (docs.length === 0) return [];
     const labs = await this.labs
-      .find({ _id: { $in: docs.map((d) => d._id) } }, { projection: { _id: 1 }, ...limit })
+      .find({ _id: { $in: [...new Set(docs.map(labOf))] } }, { projection: { _id: 1 }, ...limit })
       .toArray();
     const known = new Set(labs.map((d) => d._id));
-    return docs.filter((d) => !known.has(d._id));
+    return docs.filter((d) => !known.has(labOf(d)));
   }
 }
 

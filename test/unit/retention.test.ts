@@ -132,6 +132,25 @@ describe('the retention sweep over the wire', () => {
       secrets: { password: box.seal('pw', { labId: s.id, generation: 1, name: 'password' }) },
       updatedAt: activityAt,
     });
+    await store.checks.collection.insertOne({
+      _id: `chk_${s.id}`,
+      labId: s.id,
+      generation: 1,
+      names: ['notes'],
+      state: 'passed',
+      startedAt: activityAt,
+      finishedAt: activityAt,
+      score: { earned: 1, possible: 1 },
+      results: [],
+      error: null,
+    });
+    await store.hostKeys.collection.insertOne({
+      _id: `${s.id}:1`,
+      labId: s.id,
+      generation: 1,
+      fingerprint: 'SHA256:x',
+      at: activityAt,
+    });
   };
 
   const event = (labId: string, seq: number, at: Date) => ({
@@ -259,6 +278,8 @@ describe('the retention sweep over the wire', () => {
       labs: 1,
       activity: 1,
       secrets: 1,
+      checks: 1,
+      hostKeys: 1,
       poolClaims: 2,
       poolStacks: 4,
       poolMisses: 1,
@@ -268,6 +289,10 @@ describe('the retention sweep over the wire', () => {
     );
     expect(await ids(store.activity.collection)).toEqual(await ids(store.labs.collection));
     expect(await ids(store.secrets.collection)).toEqual(await ids(store.labs.collection));
+    // A lab's check runs and pinned host keys go with it, not before.
+    const labIds = await ids(store.labs.collection);
+    expect(await ids(store.checks.collection)).toEqual(labIds.map((id) => `chk_${id}`));
+    expect(await ids(store.hostKeys.collection)).toEqual(labIds.map((id) => `${id}:1`));
     expect(await ids(store.events.collection)).toEqual(
       // The audit trail of a lab deleted 31 days ago stays for its 400 days.
       ['lab_gone:100', 'lab_ready:1', 'lab_recent:1', 'lab_suspended:1'].sort(),

@@ -136,7 +136,17 @@ describe('every query of the store carries the deadline of its caller (maxTimeMS
     ['secrets.remove', (o) => store.secrets.remove(LAB, o)],
     // The maintenance workflow's activity: a batch of each kind.
     ...(
-      ['events', 'labs', 'activity', 'secrets', 'poolClaims', 'poolStacks', 'poolMisses'] as const
+      [
+        'events',
+        'labs',
+        'activity',
+        'secrets',
+        'checks',
+        'hostKeys',
+        'poolClaims',
+        'poolStacks',
+        'poolMisses',
+      ] as const
     ).map((kind): [string, (o?: QueryOptions) => Promise<unknown>] => [
       `retention.sweep(${kind})`,
       (o) => store.retention.sweep(kind, new Date(), null, o),
