@@ -16,8 +16,8 @@ import {
   type CheckRunView,
 } from './schema';
 
-/** How often a long-poll of a running check run re-reads it. */
-const WAIT_POLL_MS = 250;
+/** How often a long-poll of a running check run re-reads it (each waiting request reads on its own). */
+const WAIT_POLL_MS = 500;
 
 /**
  * Graded checks (issue 17): the XBlock asks for a run of the learner's lab's checks and polls
