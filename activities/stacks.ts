@@ -106,8 +106,12 @@ export function createStackActivities(deps: ActivityDeps) {
         );
       const heat = deps.heat(input.provider);
       try {
-        const existing = await heat.findStack(input.stackName);
-        if (existing && !isGone(existing)) return stackInfo(existing);
+        // Only a retried create can find its own stack: on a first attempt the name, unique to
+        // this build, is new, and Heat's 409 for a duplicate name is adopted below anyway.
+        if (Context.current().info.attempt > 1) {
+          const existing = await heat.findStack(input.stackName);
+          if (existing && !isGone(existing)) return stackInfo(existing);
+        }
         const choice = lab.providers.find((p) => p.name === input.provider);
         const ref = await heat.createStack({
           name: input.stackName,
@@ -117,11 +121,12 @@ export function createStackActivities(deps: ActivityDeps) {
           // Keep a failed stack as Heat left it: its reason is reported, then the workflow deletes it.
           disableRollback: true,
         });
-        return stackInfo(await heat.getStack(ref));
+        // What Heat says of a stack it has just accepted (heat-contract.md); the wait reads it.
+        return { ...ref, status: 'CREATE_IN_PROGRESS', statusReason: 'Stack CREATE started' };
       } catch (err) {
         if (isHeatKind(err, 'conflict')) {
           const existing = await heat.findStack(input.stackName);
-          if (existing) return stackInfo(existing);
+          if (existing && !isGone(existing)) return stackInfo(existing);
         }
         throw asActivityFailure(err);
       }

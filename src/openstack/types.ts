@@ -63,6 +63,8 @@ export interface WaitOptions {
   /** First and maximum poll intervals (ms); polls back off between them. */
   minIntervalMs?: number;
   maxIntervalMs?: number;
+  /** Resources are listed for onProgress at most this often (ms; default 3 s): a Heat call each. */
+  progressEveryMs?: number;
 }
 
 export interface HeatClient {

@@ -8,6 +8,12 @@ type Poller = Pick<HeatClient, 'provider' | 'getStack' | 'listResources'>;
 const DEFAULT_MIN_INTERVAL_MS = 1_000;
 const DEFAULT_MAX_INTERVAL_MS = 10_000;
 
+/**
+ * Resources are listed for progress at most this often: each listing is a Heat call, and a poll
+ * every 500 ms listing them too made a 5-second create cost about 20 calls.
+ */
+const DEFAULT_PROGRESS_EVERY_MS = 3_000;
+
 /** The next poll comes after this share of the time waited so far (within min and max). */
 const POLL_SHARE_OF_ELAPSED = 0.2;
 
@@ -37,14 +43,24 @@ export async function waitForStackStatus(
   let lastProgress: StackProgress | undefined;
   let lastError: unknown;
 
-  const report = async (stack: Stack): Promise<void> => {
+  const progressEvery = options.progressEveryMs ?? DEFAULT_PROGRESS_EVERY_MS;
+  let listedAt = -Infinity;
+  /** `finished`: the stack reached its target, so every resource listed before is done. */
+  const report = async (stack: Stack, finished: boolean): Promise<void> => {
     if (!options.onProgress) return;
-    const resources = await client.listResources(ref);
-    const action = actionOf(stack.status);
-    const progress = {
-      done: resources.filter((r) => r.status === `${action}_COMPLETE`).length,
-      total: resources.length,
-    };
+    let progress: StackProgress;
+    if (finished && lastProgress) {
+      progress = { done: lastProgress.total, total: lastProgress.total };
+    } else {
+      if (!finished && Date.now() - listedAt < progressEvery) return;
+      listedAt = Date.now();
+      const resources = await client.listResources(ref);
+      const action = actionOf(stack.status);
+      progress = {
+        done: resources.filter((r) => r.status === `${action}_COMPLETE`).length,
+        total: resources.length,
+      };
+    }
     if (progress.done !== lastProgress?.done || progress.total !== lastProgress.total) {
       lastProgress = progress;
       await options.onProgress(progress, stack);
@@ -73,7 +89,7 @@ export async function waitForStackStatus(
     if (stack) {
       lastStatus = stack.status;
       if (targets.includes(stack.status)) {
-        await report(stack).catch(() => undefined);
+        await report(stack, true).catch(() => undefined);
         return stack;
       }
       if (stack.status.endsWith('_FAILED')) {
@@ -83,7 +99,7 @@ export async function waitForStackStatus(
         throw new HeatNotFoundError(`The Stack (${ref.name}) was deleted`, details);
       }
       if (stack.status.endsWith('_IN_PROGRESS')) {
-        await report(stack).catch((error: unknown) => {
+        await report(stack, false).catch((error: unknown) => {
           lastError = error;
         });
       }

@@ -64,6 +64,7 @@ export const fastPoll = (ms = 10_000) => ({
   deadline: Date.now() + ms,
   minIntervalMs: 10,
   maxIntervalMs: 100,
+  progressEveryMs: 10,
 });
 
 /** Polls `check` until it returns a value other than undefined, or fails at the deadline. */
