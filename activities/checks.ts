@@ -27,6 +27,10 @@ export function createCheckActivities(deps: ActivityDeps) {
     return input.names ? checks.filter((c) => input.names!.includes(c.name)) : checks;
   };
 
+  /** The points of these checks: their weights, all of them or those that passed. */
+  const points = (checks: CheckConfig[], passed: (i: number) => boolean = () => true) =>
+    checks.reduce((sum, c, i) => sum + (passed(i) ? c.weight : 0), 0);
+
   const cannotRun = (message: string) =>
     ApplicationFailure.nonRetryable(message, FailureType.ChecksCannotRun);
 
@@ -42,7 +46,7 @@ export function createCheckActivities(deps: ActivityDeps) {
         state: 'running',
         startedAt: new Date(input.startedAt),
         finishedAt: null,
-        score: { earned: 0, possible: checks.reduce((sum, c) => sum + c.weight, 0) },
+        score: { earned: 0, possible: points(checks) },
         results: [],
         error: null,
       });
@@ -85,8 +89,7 @@ export function createCheckActivities(deps: ActivityDeps) {
         });
       } catch (err) {
         clearInterval(beat);
-        if (err instanceof ScriptConnectionError && err.hostKeyRefused)
-          throw cannotRun(err.message);
+        if (err instanceof ScriptConnectionError && err.permanent) throw cannotRun(err.message);
         throw err;
       }
       const results: CheckResult[] = [];
@@ -110,8 +113,8 @@ export function createCheckActivities(deps: ActivityDeps) {
         clearInterval(beat);
         ssh.end();
       }
-      const possible = checks.reduce((sum, c) => sum + c.weight, 0);
-      const earned = checks.reduce((sum, c, i) => sum + (results[i]!.passed ? c.weight : 0), 0);
+      const possible = points(checks);
+      const earned = points(checks, (i) => results[i]!.passed);
       const state: CheckRunState = results.every((r) => r.passed) ? 'passed' : 'failed';
       await deps.store.checks.finish(input.checkId, {
         state,
@@ -125,7 +128,7 @@ export function createCheckActivities(deps: ActivityDeps) {
 
     /** Records a run that could not run (the lab unreachable after retries): no grade from it. */
     async failCheckRun(input: CheckRunInput & { error: string }): Promise<CheckRunOutcome> {
-      const possible = checksOf(input).reduce((sum, c) => sum + c.weight, 0);
+      const possible = points(checksOf(input));
       await deps.store.checks.finish(input.checkId, {
         state: 'error',
         score: { earned: 0, possible },

@@ -26,8 +26,8 @@ export interface ScriptResult {
 export class ScriptConnectionError extends Error {
   constructor(
     message: string,
-    /** A changed host key: retrying will not help, and must not. */
-    readonly hostKeyRefused = false,
+    /** A changed host key or an unreadable private key: retrying will not help, and must not. */
+    readonly permanent = false,
   ) {
     super(message);
     this.name = 'ScriptConnectionError';
@@ -44,7 +44,7 @@ const SSH_READY_TIMEOUT_MS = 20_000;
 /** Opens an SSH connection to the lab, pinning its host key; the caller ends it. */
 export function connect(target: ScriptTarget): Promise<Client> {
   const ssh = new Client();
-  let refusal: string | null = null;
+  let refusal: { reason: string; changed: boolean } | null = null;
   const config: ConnectConfig = {
     host: target.host,
     port: target.port,
@@ -52,8 +52,8 @@ export function connect(target: ScriptTarget): Promise<Client> {
     ...(target.privateKey ? { privateKey: target.privateKey } : {}),
     ...(target.password ? { password: target.password } : {}),
     readyTimeout: SSH_READY_TIMEOUT_MS,
-    hostVerifier: pinnedHostVerifier(target.generation, target.checkHostKey, (reason) => {
-      refusal = reason;
+    hostVerifier: pinnedHostVerifier(target.generation, target.checkHostKey, (reason, changed) => {
+      refusal = { reason, changed };
     }),
   };
   return new Promise((resolve, reject) => {
@@ -62,7 +62,7 @@ export function connect(target: ScriptTarget): Promise<Client> {
       ssh.end();
       reject(
         refusal
-          ? new ScriptConnectionError(refusal, refusal.includes('changed'))
+          ? new ScriptConnectionError(refusal.reason, refusal.changed)
           : new ScriptConnectionError(`SSH: ${sshProblem(err)}`),
       );
     });

@@ -9,22 +9,22 @@ export const hostKeyFingerprint = (key: Buffer): string =>
  * ssh2's `hostVerifier` for a lab's stack, trust on first use: `check` records or compares the
  * key's fingerprint (HostKeysStore, per lab and stack generation). A changed key, or one that
  * cannot be checked now, is refused; `refused` says why (ssh2's own error says only that the
- * handshake failed). The browser terminal and the graded checks connect through this alike.
+ * handshake failed) and whether the key changed (no retry helps then). The browser terminal and the graded checks connect through this alike.
  */
 export function pinnedHostVerifier(
   generation: number,
   check: (fingerprint: string) => Promise<HostKeyCheck>,
-  refused: (reason: string) => void,
+  refused: (reason: string, changed: boolean) => void,
 ): (key: Buffer, verify: (valid: boolean) => void) => void {
   return (key, verify) => {
     check(hostKeyFingerprint(key)).then(
       (answer) => {
         if (answer.outcome === 'changed')
-          refused(`the lab's SSH host key changed (generation ${generation})`);
+          refused(`the lab's SSH host key changed (generation ${generation})`, true);
         verify(answer.outcome !== 'changed');
       },
       () => {
-        refused("the lab's SSH host key cannot be checked now");
+        refused("the lab's SSH host key cannot be checked now", false);
         verify(false);
       },
     );

@@ -1,7 +1,7 @@
 import type { CommandStartedEvent, MongoServerError } from 'mongodb';
 import { DEFAULT_DEADLINES } from '../../src/api/dependencies';
 import { SecretBox } from '../../src/secrets/envelope';
-import { openStore, type Store } from '../../src/store';
+import { openStore, SWEEP_KINDS, type Store } from '../../src/store';
 import type { QueryOptions } from '../../src/store';
 import { testServers, uniqueDbName } from '../support/servers';
 
@@ -135,19 +135,7 @@ describe('every query of the store carries the deadline of its caller (maxTimeMS
     ['pools.recordMiss', (o) => store.pools.recordMiss(`${LAB}:g2`, 'demo', now, o)],
     ['secrets.remove', (o) => store.secrets.remove(LAB, o)],
     // The maintenance workflow's activity: a batch of each kind.
-    ...(
-      [
-        'events',
-        'labs',
-        'activity',
-        'secrets',
-        'checks',
-        'hostKeys',
-        'poolClaims',
-        'poolStacks',
-        'poolMisses',
-      ] as const
-    ).map((kind): [string, (o?: QueryOptions) => Promise<unknown>] => [
+    ...SWEEP_KINDS.map((kind): [string, (o?: QueryOptions) => Promise<unknown>] => [
       `retention.sweep(${kind})`,
       (o) => store.retention.sweep(kind, new Date(), null, o),
     ]),
