@@ -2,8 +2,8 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CHECKS_DIR, labNamed, type CheckConfig } from '../src/config';
-import { connect, hintOf, runScript, ScriptConnectionError } from '../src/checks/run-script';
-import { endpointOf, openSecrets, sshCredentials } from '../src/ssh/credentials';
+import { hintOf, runScript } from '../src/checks/run-script';
+import { LabUnreachable, openLabSession } from '../src/ssh/lab-session';
 import type { CheckResult, CheckRunState } from '../src/store';
 import type { CheckRunInput, CheckRunOutcome } from '../workflows/messages';
 import type { ActivityDeps } from './context';
@@ -59,37 +59,22 @@ export function createCheckActivities(deps: ActivityDeps) {
     async runChecks(input: CheckRunInput): Promise<CheckRunOutcome> {
       const checks = checksOf(input);
       if (checks.length === 0) throw cannotRun(`lab ${input.lab} has no such checks`);
-      const doc = await deps.store.labs.get(input.labId);
-      if (!doc || doc.state !== 'ready' || doc.generation !== input.generation)
-        throw cannotRun(`the lab is ${doc?.state ?? 'gone'}, not the ready stack the run began on`);
-      const spec = labNamed(deps.config, input.lab)?.connection;
-      if (spec?.protocol !== 'ssh') throw cannotRun(`lab ${input.lab} is not reached over SSH`);
-      const stored = await deps.store.secrets.get(input.labId);
-      if (!stored || stored.generation !== input.generation)
-        throw cannotRun("the lab's credentials are not stored yet");
-      const { host, port, username } = endpointOf(spec, doc.outputs ?? {});
-      if (!host || port === null || !username)
-        throw cannotRun('the lab has no SSH host, port or username');
-      const credentials = sshCredentials(
-        openSecrets(deps.secretBox, input.labId, input.generation, stored.secrets),
-      );
-
       const ctx = Context.current();
       const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
       let ssh;
       try {
-        ssh = await connect({
-          host,
-          port,
-          username,
-          ...credentials,
+        ssh = await openLabSession(deps, {
+          labId: input.labId,
+          lab: input.lab,
           generation: input.generation,
-          checkHostKey: (fingerprint) =>
-            deps.store.hostKeys.check(input.labId, input.generation, fingerprint, now()),
+          refuse: (doc) =>
+            doc?.state === 'ready' && doc.generation === input.generation
+              ? null
+              : `the lab is ${doc?.state ?? 'gone'}, not the ready stack the run began on`,
         });
       } catch (err) {
         clearInterval(beat);
-        if (err instanceof ScriptConnectionError && err.permanent) throw cannotRun(err.message);
+        if (err instanceof LabUnreachable) throw cannotRun(err.message);
         throw err;
       }
       const results: CheckResult[] = [];

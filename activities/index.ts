@@ -1,10 +1,12 @@
 import { createCapacityActivities } from './capacity';
 import { createCheckActivities } from './checks';
 import type { ActivityDeps } from './context';
+import { createHookActivities } from './hooks';
 import { createMaintenanceActivities } from './maintenance';
 import { createPoolActivities } from './pools';
 import { createProjectionActivities } from './projection';
 import { createStackActivities } from './stacks';
+import { createWebhookActivities } from './webhooks';
 
 export type { ActivityDeps } from './context';
 export { FailureType } from './errors';
@@ -18,6 +20,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createPoolActivities(deps),
     ...createMaintenanceActivities(deps),
     ...createCheckActivities(deps),
+    ...createHookActivities(deps),
+    ...createWebhookActivities(deps),
   };
 }
 

@@ -60,6 +60,7 @@ export abstract class LabChecks extends LabStackActions {
     await this.record(
       `checks ${run.checkId}: ${outcome.state} (${outcome.earned}/${outcome.possible})`,
     );
+    this.emit('check.completed', run.checkId, { checkId: run.checkId });
   }
 }
 

@@ -9,21 +9,32 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  ParentClosePolicy,
   patched,
   setCurrentDetails,
   sleep,
+  startChild,
   upsertSearchAttributes,
   workflowInfo,
+  WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
 import { heatActivities, legacyLocalActivities, storeActivities } from './activity-proxies';
 import { describeLab } from './details';
 import { formatDuration } from './duration';
+import {
+  deliveryIdOf,
+  EVENT_VERSION,
+  eventOfTransition,
+  type EventType,
+  type LabEvent,
+} from './events';
 import { labErrorOf, REFUSAL_CODES } from './failures';
 import { IntentQueue } from './intents';
 import type { CarriedState, LabWorkflowInput } from './messages';
 import { labDeadlines, type LabDeadlines, type LabPolicy } from './policy';
 import { LabStateKey, ProviderKey } from './search-attributes';
 import type { LabError, LabSnapshot, LabState } from './state';
+import { webhookDeliveryWorkflow } from './webhook-delivery';
 
 /** How long a queued lab waits before asking for capacity again when no capacityFreed signal comes. */
 export const QUEUE_POLL_MS = 30_000;
@@ -54,6 +65,11 @@ export const SURVIVE_OUTAGES = 'survive-heat-outages';
  * thousands of events, and every replay of it (after a worker restart) costs that much.
  */
 const CONTINUE_WHILE_RETRYING = 'continue-while-retrying';
+/**
+ * Patch: the lab emits lifecycle events (events.ts) to the webhook endpoints that want them,
+ * each delivery a child workflow of its own, and warns before a suspend or a deletion.
+ */
+export const LIFECYCLE_EVENTS = 'lifecycle-events';
 /** Patch: the lab's projection writes never overlap (see LabCore.writeProjection). */
 const SERIAL_PROJECTION = 'serial-projection-writes';
 /**
@@ -93,6 +109,11 @@ export abstract class LabCore {
   protected carriedFailingSince: number | undefined;
   protected readonly historyLimit: number;
   protected readonly initialSeq: number;
+  /**
+   * Warnings sent: when the last suspend warning went out (re-armed by learner activity after
+   * it), and the deletion deadline the last delete warning was for (re-armed when it moves).
+   */
+  protected warned: { suspendAt: number; deleteFor: number };
 
   constructor(protected readonly input: LabInput) {
     const carried: CarriedState | undefined = input.carried;
@@ -119,6 +140,7 @@ export abstract class LabCore {
     this.lastActivityAt = carried?.lastActivityAt ?? now;
     this.carriedFailingSince = carried?.failingSince;
     this.suspendingSince = carried?.suspendingSince;
+    this.warned = carried?.warned ?? { suspendAt: 0, deleteFor: 0 };
     // Projection writes are ordered by seq; a new life of a deleted lab (a new run) must write
     // over the old life's document, so a fresh run starts from its start time in ms, which is
     // above any seq an earlier life reached (each transition takes at least a millisecond).
@@ -179,6 +201,11 @@ export abstract class LabCore {
       { key: ProviderKey, value: this.snapshot.provider },
     ]);
     this.describe(null, reason);
+    // The ready lab's idle clock starts no earlier than it became ready (whileReady does the same).
+    if (state === 'ready')
+      this.lastActivityAt = Math.max(this.lastActivityAt, this.snapshot.readyAt ?? 0);
+    const event = first ? null : eventOfTransition(from, state);
+    if (event) this.emit(event, this.seq);
     await this.writeProjection({
       snapshot: this.snapshot,
       seq: this.seq,
@@ -212,6 +239,70 @@ export abstract class LabCore {
     return write;
   }
 
+  /** Child workflow starts of events not yet confirmed: awaited before the run ends. */
+  private emitting: Promise<unknown> = Promise.resolve();
+
+  /** Whether some webhook endpoint wants this lab's events of `type`. */
+  protected wants(type: EventType): boolean {
+    return this.policy?.events?.webhooks.some((w) => w.types.includes(type)) ?? false;
+  }
+
+  /**
+   * Sends a lifecycle event to every endpoint that wants it: one delivery workflow per endpoint,
+   * started without waiting (a dead endpoint never holds the lab up), its id deterministic from
+   * `key` (the transition's seq, the warned deadline, the check run), so a replay or a retried
+   * start never makes a second event. The payload carries no output of the stack.
+   */
+  protected emit(type: EventType, key: number | string, extra: Partial<LabEvent['data']> = {}) {
+    const endpoints = (this.policy?.events?.webhooks ?? []).filter((w) => w.types.includes(type));
+    if (endpoints.length === 0 || !patched(LIFECYCLE_EVENTS)) return;
+    const s = this.snapshot;
+    const event: LabEvent = {
+      id: `evt_${s.labId}_${type.replace(/^[a-z]+\./, '')}_${key}`,
+      type,
+      version: EVENT_VERSION,
+      occurredAt: iso(Date.now()),
+      data: {
+        labId: s.labId,
+        courseId: s.courseId,
+        learnerId: s.learnerId,
+        lab: s.lab,
+        state: s.state,
+        ...this.eventDeadlines(),
+        ...(s.state === 'failed' && s.error ? { error: s.error } : {}),
+        ...extra,
+      },
+    };
+    const starts = endpoints.map(
+      ({ endpoint }) =>
+        startChild(webhookDeliveryWorkflow, {
+          workflowId: deliveryIdOf(endpoint, event.id),
+          args: [{ version: 1, endpoint, event }],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        }).catch(() => undefined), // already started: the same event, being delivered
+    );
+    this.emitting = Promise.all([this.emitting, ...starts]);
+  }
+
+  /** The deadline an event shows: a ready lab's suspend, a suspended lab's deletion. */
+  private eventDeadlines(): Pick<LabEvent['data'], 'suspendAt' | 'deleteAt'> {
+    if (!this.policy) return {};
+    const { suspendAt, deleteAt, endOfLife } = this.deadlines(this.policy);
+    if (this.snapshot.state === 'ready')
+      return {
+        suspendAt: iso(suspendAt),
+        ...(Number.isFinite(endOfLife) ? { deleteAt: iso(endOfLife) } : {}),
+      };
+    if (this.snapshot.state === 'suspended') return { deleteAt: iso(deleteAt) };
+    return {};
+  }
+
+  /** Waits until every event emitted so far has its delivery workflow started. */
+  protected async eventsStarted(): Promise<void> {
+    await this.emitting;
+  }
+
   private lastReason = '';
   protected describe(waitingFor: string | null, reason?: string): void {
     if (reason) this.lastReason = reason;
@@ -223,6 +314,7 @@ export abstract class LabCore {
     const info = workflowInfo();
     if (!info.continueAsNewSuggested && info.historyLength < this.historyLimit) return;
     await condition(allHandlersFinished);
+    await this.eventsStarted();
     await continueAsNew<(input: LabInput) => Promise<void>>({
       ...this.input,
       carried: {
@@ -233,6 +325,7 @@ export abstract class LabCore {
         policy: this.policy,
         suspendRetryAt: this.suspendRetryAt,
         unconfirmed: this.unconfirmed,
+        ...(this.warned.suspendAt || this.warned.deleteFor ? { warned: this.warned } : {}),
         ...(failingSince !== undefined ? { failingSince } : {}),
         ...(this.snapshot.state === 'suspending' && this.suspendingSince !== undefined
           ? { suspendingSince: this.suspendingSince }

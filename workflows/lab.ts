@@ -24,6 +24,7 @@ import {
   type LabActionInput,
   type RunChecksInput,
 } from './messages';
+import type { LabPolicy } from './policy';
 import { isActionAllowed, type LabAction } from './state';
 
 export async function labWorkflow(input: LabInput): Promise<void> {
@@ -158,6 +159,7 @@ class LabRun extends LabChecks {
             );
             break;
           }
+          await this.eventsStarted();
           await condition(allHandlersFinished);
           return;
       }
@@ -198,8 +200,15 @@ class LabRun extends LabChecks {
           {},
           `idle for ${Math.round((Date.now() - this.lastActivityAt) / 1000)}s`,
         );
+      const nextWarning = Math.min(
+        this.warnBefore('lab.suspend_warning', idleAt, policy),
+        this.warnBefore('lab.delete_warning', endOfLife, policy),
+      );
       this.describe(`a heartbeat, or idleness until ${iso(idleAt)}`);
-      await condition(() => this.intents.any(), this.wakeIn(Math.min(idleAt, endOfLife), policy));
+      await condition(
+        () => this.intents.any(),
+        this.wakeIn(Math.min(idleAt, endOfLife, nextWarning), policy),
+      );
     }
   }
 
@@ -227,8 +236,12 @@ class LabRun extends LabChecks {
             : 'maxLifetime reached',
         );
       }
+      const nextWarning = this.warnBefore('lab.delete_warning', deleteAt, policy);
       this.describe(`the learner's return, or deletion at ${iso(deleteAt)}`);
-      await condition(() => this.intents.any(), this.wakeIn(deleteAt, policy));
+      await condition(
+        () => this.intents.any(),
+        this.wakeIn(Math.min(deleteAt, nextWarning), policy),
+      );
     }
   }
 
@@ -246,6 +259,38 @@ class LabRun extends LabChecks {
         { error: null },
         next === 'retry' ? 'retry requested' : 'launched again',
       );
+  }
+
+  /**
+   * The warning before `deadline` (a suspend for idleness, or a deletion): sent once its lead
+   * time is reached, if an endpoint wants it and the deadline is still ahead. A suspend warning
+   * is sent once per idle spell (learner activity after it re-arms it); a delete warning once per
+   * deadline (a new suspend makes a new one). Returns when the next warning is due (Infinity: none).
+   */
+  private warnBefore(
+    type: 'lab.suspend_warning' | 'lab.delete_warning',
+    deadline: number,
+    policy: LabPolicy,
+  ): number {
+    const lead =
+      type === 'lab.suspend_warning' ? policy.events?.suspendWarning : policy.events?.deleteWarning;
+    if (lead == null || !Number.isFinite(deadline) || !this.wants(type)) return Infinity;
+    const sent =
+      type === 'lab.suspend_warning'
+        ? this.warned.suspendAt >= this.lastActivityAt
+        : this.warned.deleteFor === deadline;
+    if (sent) return Infinity;
+    const now = Date.now();
+    if (now < deadline - lead) return deadline - lead;
+    if (now < deadline)
+      this.emit(
+        type,
+        deadline,
+        type === 'lab.suspend_warning' ? { suspendAt: iso(deadline) } : { deleteAt: iso(deadline) },
+      );
+    if (type === 'lab.suspend_warning') this.warned = { ...this.warned, suspendAt: now };
+    else this.warned = { ...this.warned, deleteFor: deadline };
+    return Infinity;
   }
 
   /** A running lab whose policy is unknown (not configured, none carried) waits for it or for staff. */

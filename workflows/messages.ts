@@ -108,6 +108,8 @@ export interface CarriedState {
    */
   failingSince?: number;
   suspendingSince?: number;
+  /** The warnings already sent (lab-core.ts `warned`); absent: none. */
+  warned?: { suspendAt: number; deleteFor: number };
 }
 
 export type LabIntent = 'launch' | 'suspend' | 'reset' | 'delete' | 'retry' | 'resume' | 'check';

@@ -28,6 +28,23 @@ export interface LabPolicy {
    * configuration, and treats every output as secret for a lab no longer in it.
    */
   secretOutputs?: string[];
+  /**
+   * Lifecycle events of this lab that webhook endpoints want, by endpoint name, and the warnings'
+   * lead times (null: none). Absent in histories from before events: no events, no warnings.
+   */
+  events?: {
+    webhooks: Array<{ endpoint: string; types: string[] }>;
+    suspendWarning: number | null;
+    deleteWarning: number | null;
+  };
+  /** Which in-lab hooks the lab has (the scripts stay in the configuration). Absent: none. */
+  hooks?: {
+    postResume: boolean;
+    preSuspend: boolean;
+    preDelete: boolean;
+    /** A suspended stack is resumed to run preDelete before it is deleted. */
+    preDeleteResumes: boolean;
+  };
 }
 
 /** What a lab's deadlines depend on: the projection has all of it, the workflow too. */

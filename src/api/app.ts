@@ -16,6 +16,7 @@ import { providerRoutes } from './providers';
 import { mountRoutes, type AnyRoute } from './route';
 import { createServices, type ApiOptions, type ApiServices } from './services';
 import { TerminalGateway, terminalRoutes } from './terminal';
+import { webhookRoutes } from './webhooks';
 
 export type { ApiOptions } from './services';
 
@@ -63,6 +64,7 @@ export function createApp(ctx: ApiContext, options: ApiOptions = {}): LabsApi {
     ...checkRoutes(services),
     ...providerRoutes(services),
     ...poolRoutes(services),
+    ...webhookRoutes(services),
     ...catalogRoutes(services),
   ];
   routes.push(...openApiRoutes(() => routes, API_VERSION));

@@ -1,7 +1,7 @@
 export * from './types';
 export { ConfigError, type ConfigProblem } from './errors';
 export { parseDuration, formatDuration, type Milliseconds } from '../../workflows/duration';
-export { CHECKS_DIR, loadConfig, parseConfig, TEMPLATES_DIR } from './load';
+export { CHECKS_DIR, HOOKS_DIR, loadConfig, parseConfig, TEMPLATES_DIR } from './load';
 export { labNamed, labPolicyOf } from './lookup';
 export {
   readEnvironment,

@@ -1,15 +1,24 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Webhook } from 'standardwebhooks';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { z } from 'zod';
+import { EVENT_TYPES } from '../../workflows/events';
+import { webhookUrlProblem } from '../webhooks/url-policy';
 import { ConfigError, type ConfigProblem } from './errors';
 import { configSchema, type RawConfig, type RawProvider } from './schema';
-import type { Config, LabConfig, ProviderAuth, ProviderConfig } from './types';
+import { formatDuration, type Milliseconds } from '../../workflows/duration';
+import type { Config, LabConfig, ProviderAuth, ProviderConfig, WebhookConfig } from './types';
 
 export const TEMPLATES_DIR = resolve(__dirname, '../../heat-templates');
 /** Check scripts (a lab's `checks`), beside heat-templates/. */
 export const CHECKS_DIR = resolve(__dirname, '../../checks');
+/** In-lab hook scripts (a lab's `hooks`), beside checks/. */
+export const HOOKS_DIR = resolve(__dirname, '../../hooks');
+/** Default lead times of the warnings (each at most half of the period it warns within). */
+const DEFAULT_SUSPEND_WARNING = 2 * 60_000;
+const DEFAULT_DELETE_WARNING = 24 * 3_600_000;
 
 type EnvLookup = Record<string, string | undefined>;
 
@@ -119,6 +128,26 @@ function resolveConfig(raw: RawConfig, file: string, env: EnvLookup, report: Rep
       if (!existsSync(join(CHECKS_DIR, check.script)))
         report([...at, 'checks', i, 'script'], `script ${check.script} not found under checks/`);
     });
+    for (const [hook, spec] of Object.entries(lab.hooks)) {
+      if (spec && !existsSync(join(HOOKS_DIR, spec.script)))
+        report([...at, 'hooks', hook, 'script'], `script ${spec.script} not found under hooks/`);
+    }
+    const lead = (
+      field: 'suspendWarning' | 'deleteWarning',
+      period: Milliseconds,
+      periodName: string,
+      fallback: Milliseconds,
+    ): Milliseconds | null => {
+      const given = lab.notifications[field];
+      if (given === 'off') return null;
+      if (given === undefined) return Math.min(fallback, Math.floor(period / 2));
+      if (given >= period)
+        report(
+          [...at, 'notifications', field],
+          `must be shorter than the lab's ${periodName} (${formatDuration(period)})`,
+        );
+      return given;
+    };
     labs[name] = {
       name,
       template: lab.template,
@@ -131,6 +160,21 @@ function resolveConfig(raw: RawConfig, file: string, env: EnvLookup, report: Rep
       deleteAfter: lab.deleteAfter,
       maxLifetime: lab.maxLifetime,
       checks: lab.checks,
+      notifications: {
+        suspendWarning: lead(
+          'suspendWarning',
+          lab.idleTimeout,
+          'idleTimeout',
+          DEFAULT_SUSPEND_WARNING,
+        ),
+        deleteWarning: lead(
+          'deleteWarning',
+          lab.deleteAfter,
+          'deleteAfter',
+          DEFAULT_DELETE_WARNING,
+        ),
+      },
+      hooks: lab.hooks,
       ...(lab.pool ? { pool: { ...lab.pool, warmup: lab.pool.warmup ?? lab.launchTimeout } } : {}),
     };
   }
@@ -140,6 +184,7 @@ function resolveConfig(raw: RawConfig, file: string, env: EnvLookup, report: Rep
       `unknown lab "${raw.demoPage.lab}" (defined: ${Object.keys(labs).join(', ')})`,
     );
   }
+  const webhooks = resolveWebhooks(raw, labs, env, report);
   return {
     file,
     temporal: raw.temporal,
@@ -150,9 +195,59 @@ function resolveConfig(raw: RawConfig, file: string, env: EnvLookup, report: Rep
     worker: raw.worker,
     policyRefresh: raw.policyRefresh,
     retention: raw.retention,
+    webhooks,
+    webhookDelivery: raw.webhookDelivery,
     providers: providers.filter((p): p is ProviderConfig => p !== undefined),
     labs,
   };
+}
+
+function resolveWebhooks(
+  raw: RawConfig,
+  labs: Record<string, LabConfig>,
+  env: EnvLookup,
+  report: Report,
+): WebhookConfig[] {
+  const names = new Set<string>();
+  return raw.webhooks.flatMap((hook, i) => {
+    const at = ['webhooks', i];
+    if (names.has(hook.name)) report([...at, 'name'], `webhook "${hook.name}" is defined twice`);
+    names.add(hook.name);
+    const urlProblem = webhookUrlProblem(hook.url, raw.webhookDelivery.internalHosts);
+    if (urlProblem) report([...at, 'url'], urlProblem);
+    (hook.labs ?? []).forEach((lab, j) => {
+      if (!Object.hasOwn(labs, lab))
+        report(
+          [...at, 'labs', j],
+          `unknown lab "${lab}" (defined: ${Object.keys(labs).join(', ')})`,
+        );
+    });
+    const secrets = (env[hook.secretEnv] ?? '').split(/\s+/).filter(Boolean);
+    if (secrets.length === 0)
+      report([...at, 'secretEnv'], `environment variable ${hook.secretEnv} is not set`);
+    secrets.forEach((secret, j) => {
+      try {
+        new Webhook(secret);
+      } catch {
+        report(
+          [...at, 'secretEnv'],
+          `secret ${j + 1} in ${hook.secretEnv} is not a Standard Webhooks secret (whsec_ and base64)`,
+        );
+      }
+    });
+    if (urlProblem || secrets.length === 0) return [];
+    return [
+      {
+        name: hook.name,
+        url: hook.url,
+        secrets,
+        events: hook.events.includes('*')
+          ? [...EVENT_TYPES]
+          : hook.events.filter((e): e is (typeof EVENT_TYPES)[number] => e !== '*'),
+        labs: hook.labs ?? null,
+      },
+    ];
+  });
 }
 
 function resolveProvider(

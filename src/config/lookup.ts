@@ -28,5 +28,18 @@ export function labPolicyOf(config: Config, name: string): LabPolicy | null {
     refreshEvery: config.policyRefresh,
     pooled: lab.pool !== undefined,
     secretOutputs: lab.secretOutputs ?? [],
+    events: {
+      webhooks: config.webhooks
+        .filter((hook) => hook.labs === null || hook.labs.includes(name))
+        .map((hook) => ({ endpoint: hook.name, types: hook.events })),
+      suspendWarning: lab.notifications.suspendWarning,
+      deleteWarning: lab.notifications.deleteWarning,
+    },
+    hooks: {
+      postResume: lab.hooks.postResume !== undefined,
+      preSuspend: lab.hooks.preSuspend !== undefined,
+      preDelete: lab.hooks.preDelete !== undefined,
+      preDeleteResumes: lab.hooks.preDelete?.resumeSuspended ?? false,
+    },
   };
 }

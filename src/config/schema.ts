@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from '../../workflows/duration';
+import { EVENT_TYPES } from '../../workflows/events';
 
 export const duration = z
   .string({ error: 'must be a duration such as "90s", "15m" or "14d"' })
@@ -142,6 +143,20 @@ const checkSchema = z.strictObject({
   weight: z.number().positive('must be more than 0').default(1),
 });
 
+/** The longest an in-lab hook may run before it is killed and the lab goes on. */
+export const MAX_HOOK_TIMEOUT_MS = 600_000;
+
+/** An in-lab hook: a script under hooks/ run on the learner's stack over SSH around a transition. */
+const hookSchema = z.strictObject({
+  script: z.string().regex(/^[\w./-]+\.sh$/, 'must be a .sh file under hooks/'),
+  timeout: positiveDuration
+    .refine((ms) => ms <= MAX_HOOK_TIMEOUT_MS, 'must be at most 10m')
+    .default(30_000),
+});
+
+/** A warning's lead time before its deadline, or "off". */
+const warningLead = z.union([z.literal('off'), positiveDuration]);
+
 export const labSchema = z.strictObject({
   template: z.string().regex(/^[\w./-]+\.ya?ml$/, 'must be a .yaml file under heat-templates/'),
   parameters: parameters.default({}),
@@ -154,6 +169,22 @@ export const labSchema = z.strictObject({
   maxLifetime: positiveDuration.optional(),
   pool: poolSchema.optional(),
   checks: z.array(checkSchema).default([]),
+  /**
+   * Lead times of the warning events (lab.suspend_warning, lab.delete_warning). Defaults: 2m
+   * before a suspend and 24h before a deletion, or half the idleTimeout / deleteAfter if shorter.
+   */
+  notifications: z
+    .strictObject({ suspendWarning: warningLead.optional(), deleteWarning: warningLead.optional() })
+    .default({}),
+  /** Scripts run on the lab over SSH around its transitions; a failure never holds the lab up. */
+  hooks: z
+    .strictObject({
+      postResume: hookSchema.optional(),
+      preSuspend: hookSchema.optional(),
+      /** `resumeSuspended`: resume a suspended stack to run the hook before deleting it (off: skipped). */
+      preDelete: hookSchema.extend({ resumeSuspended: z.boolean().default(false) }).optional(),
+    })
+    .default({}),
 });
 
 /** A token bucket: sustained requests a second, and how many may come at once before it applies. */
@@ -182,6 +213,46 @@ const rateLimits = z
   .default(() => structuredClone(DEFAULT_RATE_LIMITS));
 
 const DEFAULT_METRICS_REFRESH = 15_000;
+
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable');
+
+/** A webhook endpoint: lifecycle events POSTed to `url`, signed by the Standard Webhooks rules. */
+const webhookSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(
+      /^[a-z][a-z0-9-]{0,62}$/,
+      'must be lowercase letters, digits and "-", starting with a letter',
+    ),
+  url: z.string().min(1),
+  /** Holds the signing secret (whsec_...); during a rotation, the new and the old separated by a space. */
+  secretEnv: envName,
+  events: z
+    .array(
+      z.enum([...EVENT_TYPES, '*'], { error: `must be one of ${EVENT_TYPES.join(', ')}, or "*"` }),
+    )
+    .min(1, 'must list at least one event (or "*")'),
+  /** Only these labs' events (all labs when absent). */
+  labs: z.array(z.string().min(1)).min(1).optional(),
+});
+
+/** The Standard Webhooks retry schedule: the pauses after the first attempt. */
+export const DEFAULT_RETRY_SCHEDULE = [
+  '5s',
+  '5m',
+  '30m',
+  '2h',
+  '5h',
+  '10h',
+  '14h',
+  '20h',
+  '24h',
+].map((d) => parseDuration(d)!);
+const DEFAULT_WEBHOOK_DELIVERY = {
+  retrySchedule: DEFAULT_RETRY_SCHEDULE,
+  timeout: 15_000,
+  internalHosts: [] as string[],
+};
 
 export const configSchema = z.strictObject({
   temporal: z
@@ -265,6 +336,17 @@ export const configSchema = z.strictObject({
       poolRecords: 30 * DAY_MS,
       sweepEvery: DAY_MS,
     }),
+  webhooks: z.array(webhookSchema).default([]),
+  webhookDelivery: z
+    .strictObject({
+      /** Pauses between attempts (a Retry-After longer than the pause is honoured); then it fails. */
+      retrySchedule: z.array(duration).default(() => [...DEFAULT_RETRY_SCHEDULE]),
+      /** One attempt's deadline: connect, send, and the answer's status line. */
+      timeout: positiveDuration.default(DEFAULT_WEBHOOK_DELIVERY.timeout),
+      /** Hosts plain http may reach besides loopback addresses (services inside the cluster). */
+      internalHosts: z.array(z.string().min(1)).default([]),
+    })
+    .default(() => structuredClone(DEFAULT_WEBHOOK_DELIVERY)),
   providers: z.array(providerSchema).min(1, 'must list at least one provider'),
   labs: z.record(
     z.string().regex(labNamePattern, 'lab names are lowercase letters, digits and "-"'),

@@ -1,4 +1,5 @@
 import type { Milliseconds } from '../../workflows/duration';
+import type { EventType } from '../../workflows/events';
 
 export type EndpointInterface = 'public' | 'internal' | 'admin';
 
@@ -79,6 +80,22 @@ export interface CheckConfig {
   weight: number;
 }
 
+/** An in-lab hook: `script` (under hooks/) run on the lab over SSH, killed after `timeout`. */
+export interface HookConfig {
+  /** Path relative to hooks/. */
+  script: string;
+  timeout: Milliseconds;
+}
+
+export type HookName = 'postResume' | 'preSuspend' | 'preDelete';
+
+export interface LabHooks {
+  postResume?: HookConfig;
+  preSuspend?: HookConfig;
+  /** `resumeSuspended`: a suspended stack is resumed for the hook before it is deleted. */
+  preDelete?: HookConfig & { resumeSuspended: boolean };
+}
+
 export interface LabConfig {
   name: string;
   /** Path relative to heat-templates/. */
@@ -93,6 +110,21 @@ export interface LabConfig {
   maxLifetime?: Milliseconds;
   pool?: PoolConfig;
   checks: CheckConfig[];
+  /** Lead times of lab.suspend_warning and lab.delete_warning; null: no such warning. */
+  notifications: { suspendWarning: Milliseconds | null; deleteWarning: Milliseconds | null };
+  hooks: LabHooks;
+}
+
+/** A webhook endpoint with its secrets resolved from the environment. */
+export interface WebhookConfig {
+  name: string;
+  url: string;
+  /** The first signs with the others during a rotation: every one gives a signature. */
+  secrets: string[];
+  /** "*" expanded. */
+  events: EventType[];
+  /** Only these labs' events; null: every lab. */
+  labs: string[] | null;
 }
 
 /** A token bucket: `perSecond` sustained, `burst` at once. */
@@ -139,6 +171,12 @@ export interface Config {
     deletedLabs: Milliseconds;
     poolRecords: Milliseconds;
     sweepEvery: Milliseconds;
+  };
+  webhooks: WebhookConfig[];
+  webhookDelivery: {
+    retrySchedule: Milliseconds[];
+    timeout: Milliseconds;
+    internalHosts: string[];
   };
   providers: ProviderConfig[];
   labs: Record<string, LabConfig>;

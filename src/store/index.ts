@@ -9,6 +9,7 @@ import { withDeadline } from '../util/deadline';
 import { ActivityStore } from './activity';
 import { CapacityStore } from './capacity';
 import { ChecksStore } from './checks';
+import { DeliveriesStore } from './deliveries';
 import { EventsStore } from './events';
 import { HostKeysStore } from './host-keys';
 import { LabsStore } from './labs';
@@ -24,6 +25,13 @@ export { ActivityStore } from './activity';
 export { SecretsStore } from './secrets';
 export { HostKeysStore, type HostKeyCheck, type HostKeyDocument } from './host-keys';
 export { ChecksStore, type CheckResult, type CheckRunDocument, type CheckRunState } from './checks';
+export {
+  DeliveriesStore,
+  DELIVERY_STATES,
+  type DeliveryDocument,
+  type DeliveryState,
+  type DeliveryUpdate,
+} from './deliveries';
 export { MAX_TIME_MS, type QueryKind, type QueryOptions } from './deadlines';
 export {
   RetentionStore,
@@ -55,6 +63,7 @@ export interface Store {
   pools: PoolsStore;
   hostKeys: HostKeysStore;
   checks: ChecksStore;
+  deliveries: DeliveriesStore;
   retention: RetentionStore;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -93,6 +102,7 @@ export async function openStore(
     pools: new PoolsStore(db),
     hostKeys: new HostKeysStore(db),
     checks: new ChecksStore(db),
+    deliveries: new DeliveriesStore(db),
     retention: new RetentionStore(db),
   });
   const connect = () => connectMongo(uri, options);
@@ -113,6 +123,7 @@ export async function openStore(
     store.capacity.ensureIndexes(),
     store.pools.ensureIndexes(),
     store.checks.ensureIndexes(),
+    store.deliveries.ensureIndexes(),
   ]);
   const watch = options.watch ?? DEFAULT_CLIENT_WATCH;
   if (watch) stopWatching.now = watchClient(store, watch, connect, modules);

@@ -1,10 +1,10 @@
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, runScript } from '../../src/checks/run-script';
 import { createLogger } from '../../src/log';
 import { CapturedLog } from '../support/captured-log';
 import { labctl } from '../support/labctl';
+import { onLab as runOnLab, type Connection } from '../support/on-lab';
 import { searchableText } from '../support/history-text';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
 import { ADMIN_TOKEN, eventually, startApiEnv, type ApiEnv } from './api-env';
@@ -27,30 +27,13 @@ type Run = {
   }>;
   error: string | null;
 };
-type Connection = { host: string; port: number; username: string; secrets: Record<string, string> };
 
 describe('graded checks: scripts run on the learner’s lab over SSH', () => {
   const log = new CapturedLog();
   let lab: LabEnv;
   let t: ApiEnv;
 
-  /** Runs `command` on the lab as the learner would, with the credentials the LMS can read. */
-  const onLab = async (id: string, command: string): Promise<string> => {
-    const { data } = await t.service.get<Connection>(`/v1/labs/${id}/connection`);
-    const ssh = await connect({
-      host: data.host,
-      port: data.port,
-      username: data.username,
-      privateKey: data.secrets.private_key,
-      generation: 1,
-      checkHostKey: () => Promise.resolve({ outcome: 'matches' }),
-    });
-    try {
-      return (await runScript(ssh, command, 10_000)).stdout;
-    } finally {
-      ssh.end();
-    }
-  };
+  const onLab = (id: string, command: string) => runOnLab(t.service, id, command);
   const launchShell = async (learnerId: string): Promise<string> => {
     const res = await t.service.post<Lab>('/v1/labs', {
       courseId: COURSE,

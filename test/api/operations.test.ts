@@ -60,6 +60,7 @@ describe('operations: OpenAPI, metrics, dependencies down', () => {
         'GET /v1/labs/:id/checks/:checkId',
         'GET /v1/providers',
         'GET /v1/pools',
+        'GET /v1/webhooks/deliveries',
         'GET /v1/catalog',
         'GET /healthz',
         'GET /readyz',

@@ -250,7 +250,7 @@ class LabXBlock(ScorableXBlockMixin, XBlock):
 
     def student_view(self, context: Optional[dict] = None) -> Fragment:
         """The unit, without a call to the API: the page's script launches (a POST) when it starts."""
-        data: dict = {"now": _now_ms()}
+        data: dict = {"now": _now_ms(), "deletionWords": words.DELETION}
         try:
             self._service()
             if not self.lab_name:

@@ -77,6 +77,15 @@ TERMINAL = {
     "read_only": "Read only: you can watch, not type",
 }
 
+#: When the learner's lab will be deleted, as the page says it: lab.js writes {date} in the
+#: learner's locale and time zone ("12 March", with the time when it is within two days).
+DELETION = {
+    # A paused lab: deleted `deleteAfter` after it was paused, unless the learner resumes it.
+    "suspended": "Your lab and its files will be deleted on {date} unless you come back.",
+    # A ready lab within a day of its `maxLifetime`: coming back does not keep it.
+    "end_of_lifetime": "Your lab and its files will be deleted on {date} (the end of its lifetime).",
+}
+
 #: The "Check your work" part of the page, as lab.js says it ({n} placeholders filled there).
 CHECKS = {
     "heading": "Check your work",

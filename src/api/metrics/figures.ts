@@ -1,4 +1,5 @@
 import { LAB_STATES, type LabState } from '../../../workflows/state';
+import type { DeliveryState } from '../../store';
 import { readPools } from '../pools';
 import type { ApiServices } from '../services';
 import type { PoolFigures } from './registry';
@@ -13,6 +14,7 @@ import type { PoolFigures } from './registry';
 export class MetricsFigures {
   private byState: Map<LabState, number> | null = null;
   private poolFigures: PoolFigures[] = [];
+  private deliveries: Record<DeliveryState, number> | null = null;
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
 
@@ -22,6 +24,7 @@ export class MetricsFigures {
   ) {
     api.metrics.labsByState(() => this.byState);
     api.metrics.pools(() => this.poolFigures);
+    api.metrics.webhookDeliveries(() => this.deliveries);
   }
 
   /** Reads now, then every `everyMs` until stop(). */
@@ -45,13 +48,17 @@ export class MetricsFigures {
   }
 
   private async read(): Promise<void> {
-    const [byState, pools] = await Promise.allSettled([
+    const [byState, pools, deliveries] = await Promise.allSettled([
       countLabsByState(this.api),
       readPools(this.api),
+      this.api.deps.mongo('count webhook deliveries', (deadline) =>
+        this.api.ctx.store.deliveries.countByState(deadline),
+      ),
     ]);
     if (byState.status === 'fulfilled') this.byState = byState.value;
     if (pools.status === 'fulfilled') this.poolFigures = pools.value;
-    if (byState.status === 'fulfilled' && pools.status === 'fulfilled')
+    if (deliveries.status === 'fulfilled') this.deliveries = deliveries.value;
+    if ([byState, pools, deliveries].every((r) => r.status === 'fulfilled'))
       this.api.metrics.figuresRefreshed.set(Date.now() / 1000);
   }
 }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { DELIVERY_STATES, type DeliveryState } from '../../store';
 import { LAB_STATES, type LabState } from '../../../workflows/state';
 
 export interface PoolFigures {
@@ -119,6 +120,21 @@ export class ApiMetrics {
         },
       });
     }
+  }
+
+  /** Webhook deliveries by state (sent, failed, gone, pending), from memory like labsByState. */
+  webhookDeliveries(current: () => Record<DeliveryState, number> | null): void {
+    new Gauge({
+      name: 'labs_webhook_deliveries',
+      help: 'Webhook deliveries recorded in MongoDB by state: sent, failed, gone (410) and pending',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        const counts = current();
+        if (!counts) return;
+        for (const state of DELIVERY_STATES) this.set({ state }, counts[state]);
+      },
+    });
   }
 
   /** Labs by state; `current` answers from memory (null until the first read succeeded). */

@@ -1,10 +1,11 @@
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import type { CheckRunView } from '../../api/checks/schema';
 import type { LabView } from '../../api/labs/schema';
+import type { DeliveryView } from '../../api/webhooks';
 import { CliError, EXIT } from './exit-codes';
 /** The lab actions are the workflow's (workflows/state.ts); labctl reaches them through the API. */
 import type { LabAction } from '../../../workflows/state';
-export type { LabAction, CheckRunView };
+export type { LabAction, CheckRunView, DeliveryView };
 
 export type Lab = LabView;
 
@@ -96,6 +97,13 @@ export class LabsApiClient {
       params: { limit },
     });
     return body.checks;
+  }
+
+  async deliveries(query: Record<string, string | number | undefined>): Promise<DeliveryView[]> {
+    const body = await this.call<{ deliveries: DeliveryView[] }>('get', '/v1/webhooks/deliveries', {
+      params: query,
+    });
+    return body.deliveries;
   }
 
   async providers(): Promise<ProviderView[]> {

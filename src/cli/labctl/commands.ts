@@ -1,12 +1,14 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration, type LabctlEnvironment } from '../../config';
 import { LAB_STATES } from '../../../workflows/state';
+import { DELIVERY_STATES } from '../../store/deliveries';
 import { LAB_ID_PATTERN } from '../../temporal/ids';
 import { LabsApiClient, type Lab, type LabAction } from './api-client';
 import { CliError, EXIT, usageError } from './exit-codes';
 import {
   checkRunDetails,
   checkRunsTable,
+  deliveriesTable,
   labDetails,
   labsTable,
   providersTable,
@@ -197,6 +199,36 @@ export function buildProgram(env: LabctlEnvironment, io: Io): Command {
       if (o.wait && run.state === 'error')
         throw new CliError(`checks could not run: ${run.error}`, EXIT.labFailed);
     });
+
+  program
+    .command('deliveries')
+    .description(
+      'webhook deliveries, newest first: sent, pending (with the next attempt), failed, gone',
+    )
+    .addOption(new Option('--lab <id>', 'only this lab’s').argParser(labId))
+    .addOption(new Option('--state <state>', 'delivery state').choices([...DELIVERY_STATES]))
+    .option('--endpoint <name>', 'only this endpoint’s')
+    .option('--limit <n>', 'how many (1-500)', integer(1, 500), 50)
+    .option('--json', 'JSON instead of a table')
+    .action(
+      async (o: {
+        lab?: string;
+        state?: string;
+        endpoint?: string;
+        limit: number;
+        json?: boolean;
+      }) => {
+        const deliveries = await client().deliveries({
+          labId: o.lab,
+          state: o.state,
+          endpoint: o.endpoint,
+          limit: o.limit,
+        });
+        print(o.json, { deliveries }, () =>
+          deliveries.length === 0 ? '(no webhook deliveries)' : deliveriesTable(deliveries),
+        );
+      },
+    );
 
   program
     .command('providers')

@@ -1,4 +1,4 @@
-import type { CheckRunView, Lab, LabEventView, ProviderView } from './api-client';
+import type { CheckRunView, DeliveryView, Lab, LabEventView, ProviderView } from './api-client';
 
 /** A plain text table: columns padded to their widest cell, no colours (scripts grep it). */
 export function table(headers: string[], rows: string[][]): string {
@@ -137,4 +137,21 @@ export function checkRunDetails(run: CheckRunView): string {
     if (r.hint) lines.push(...r.hint.split('\n').map((h) => `          ${h}`));
   }
   return lines.join('\n');
+}
+
+/** Webhook deliveries: what went out to which endpoint, and what is still due or gave up. */
+export function deliveriesTable(deliveries: DeliveryView[]): string {
+  return table(
+    ['CREATED', 'ENDPOINT', 'EVENT', 'LAB', 'STATE', 'ATTEMPTS', 'LAST', 'NEXT ATTEMPT'],
+    deliveries.map((d) => [
+      d.createdAt,
+      d.endpoint,
+      d.type,
+      d.labId,
+      d.state,
+      String(d.attempts),
+      d.lastError ?? (d.lastStatus === null ? '-' : `HTTP ${d.lastStatus}`),
+      d.nextAttemptAt ?? '-',
+    ]),
+  );
 }

@@ -7,7 +7,10 @@
  * When the unit's lab has graded checks (init.checks), a "Check my work" button shows once the
  * lab is ready: it starts a run (check_start), long-polls it (check_poll) until it finishes and
  * shows the score and each check's result. After its launch, the page asks check_state first,
- * which publishes any run that finished while no page was watching. No build step: edit here. */
+ * which publishes any run that finished while no page was watching.
+ *
+ * A paused lab's page says when the lab and its files will be deleted (LabXBlock.deletionNotice,
+ * below, in the learner's locale and time zone). No build step: edit here. */
 function LabXBlock(runtime, element, init) {
   'use strict';
   var $root = $(element).find('.openedx-lab');
@@ -27,6 +30,7 @@ function LabXBlock(runtime, element, init) {
   var LONG_POLL_S = 20; // while the lab changes: the API answers as soon as it does
   var REFRESH_MS = 60000; // while it is steady: a plain read now and then
   var WARN_MS = 3 * 60000; // the suspend warning shows in the last minutes
+  var DELETION = init.deletionWords || {}; // words.DELETION, by what deletes the lab
 
   var lab = null;
   var skewMs = 0; // server clock minus ours
@@ -142,7 +146,7 @@ function LabXBlock(runtime, element, init) {
     if (!lab) {
       $root.find('.openedx-lab-state').text(starting ? 'Opening your lab…' : '');
       show($root.find('.openedx-lab-launch').text('Try again'), !starting);
-      show($root.find('.openedx-lab-reset, .openedx-lab-connection, .openedx-lab-clock'), false);
+      show($root.find('.openedx-lab-reset, .openedx-lab-connection, .openedx-lab-clock, .openedx-lab-deletion'), false);
       renderChecks();
       return;
     }
@@ -169,6 +173,7 @@ function LabXBlock(runtime, element, init) {
     }
     renderTerminal();
     renderClock();
+    renderDeletion();
     renderChecks();
   }
 
@@ -392,7 +397,7 @@ function LabXBlock(runtime, element, init) {
     termTimer = window.setTimeout(connectTerminal, delay);
   }
 
-  /** Time left before suspend (ready) or deletion (suspended), ticking every second. */
+  /** Time left before a ready lab is paused, ticking every second. */
   function renderClock() {
     var $clock = $root.find('.openedx-lab-clock');
     var text = '';
@@ -406,11 +411,16 @@ function LabXBlock(runtime, element, init) {
           'Type, click or scroll on this page to keep it running.'
         : 'Your lab keeps running while you work on this page (paused after ' + clock(left) + ' without activity).';
       if (left <= 0) pollSoon(0);
-    } else if (lab && lab.state === 'suspended' && lab.deleteAt) {
-      text = 'Unless you come back, your lab will be deleted on ' + new Date(Date.parse(lab.deleteAt) - skewMs).toLocaleString() + '.';
     }
     $clock.text(text).toggleClass('openedx-lab-warning', warn).attr('role', warn ? 'alert' : null);
     show($clock, !!text);
+  }
+  /** When the lab will be deleted, if it is paused (or near the end of its lifetime). */
+  function renderDeletion() {
+    var $deletion = $root.find('.openedx-lab-deletion');
+    var text = LabXBlock.deletionNotice(lab, serverNow(), DELETION);
+    if ($deletion.text() !== text) $deletion.text(text);
+    show($deletion, !!text);
   }
   /** When a ready lab is paused (server time), counting heartbeats accepted since it was read. */
   function suspendTime() {
@@ -545,6 +555,34 @@ function LabXBlock(runtime, element, init) {
   });
 
   accept(init);
-  window.setInterval(renderClock, 1000);
+  window.setInterval(function () {
+    renderClock();
+    renderDeletion(); // a ready lab's end of lifetime comes within a day
+  }, 1000);
   if (starting) launch(true);
 }
+
+/**
+ * The sentence saying when `lab` (the XBlock's view of it) will be deleted, '' for none: a paused
+ * lab's `deleteAt` ("...unless you come back"), or a ready lab's end of lifetime once it is less
+ * than a day away. `nowMs` is the server's time; `words` is words.DELETION. The date is the day
+ * and month in the learner's locale and time zone, with the time when it is less than two days
+ * away; `format` ({locale, timeZone}) is for tests, the page leaves both to the browser.
+ */
+LabXBlock.deletionNotice = function (lab, nowMs, words, format) {
+  'use strict';
+  var HOUR_MS = 3600000;
+  var at = lab && lab.deleteAt ? Date.parse(lab.deleteAt) : NaN;
+  if (isNaN(at)) return '';
+  var sentence = lab.state === 'suspended' ? words.suspended
+    : lab.state === 'ready' && at - nowMs <= 24 * HOUR_MS ? words.end_of_lifetime
+      : '';
+  if (!sentence) return '';
+  var options = { day: 'numeric', month: 'long' };
+  if (at - nowMs <= 48 * HOUR_MS) {
+    options.hour = 'numeric';
+    options.minute = '2-digit';
+  }
+  if (format && format.timeZone) options.timeZone = format.timeZone;
+  return sentence.replace('{date}', new Date(at).toLocaleString(format && format.locale, options));
+};
