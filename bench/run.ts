@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only heartbeats,storm,many-labs,course,pool,terminal]`:
+ * `npm run bench [-- --quick] [-- --only heartbeats,storm,many-labs,course,pool,terminal,webhooks]`
  * starts its own Temporal dev server, Mongo-compatible server (or uses MONGODB_URI), emulator and
  * product, runs the benches, prints figure | target | baseline | ratio | PASS/FAIL and writes
  * bench/results/<timestamp>.json. Benchmarks that need a configuration or a worker process of
@@ -17,6 +17,7 @@ import { benchManyLabs, type ManyLabsScale } from './many-labs';
 import { benchPool, poolEnvOptions, type PoolScale } from './pool';
 import { printTable, row, type Row } from './report';
 import { benchTerminal, type TerminalScale } from './terminal';
+import { benchWebhooks, startWebhooksEnv, type WebhooksScale } from './webhooks';
 
 const quick = process.argv.includes('--quick');
 const onlyIndex = process.argv.indexOf('--only');
@@ -75,6 +76,12 @@ const terminal: TerminalScale = quick
   ? { sessions: 10, markers: 10, gapMs: 100, waitMs: 120_000 }
   : { sessions: 100, markers: 50, gapMs: 100, waitMs: 300_000 };
 
+// Issue 19: 1,000 idle labs suspending close together, half with a webhook endpoint. The
+// idleTimeout outlasts the launches, so the suspends come after them, as spread as the launches.
+const webhooks: WebhooksScale = quick
+  ? { labs: 100, concurrency: 8, idleTimeout: '15s', suspendWarning: '10s', graceMs: 60_000 }
+  : { labs: 1000, concurrency: 16, idleTimeout: '2m', suspendWarning: '10s', graceMs: 240_000 };
+
 const scale = quick
   ? {
       heartbeats: { labs: 150, seconds: 10, baselineSeconds: 8, concurrency: 64 },
@@ -82,6 +89,7 @@ const scale = quick
       manyLabs,
       course,
       terminal,
+      webhooks,
     }
   : {
       heartbeats: { labs: 1000, seconds: 30, baselineSeconds: 20, concurrency: 64 },
@@ -89,12 +97,19 @@ const scale = quick
       manyLabs,
       course,
       terminal,
+      webhooks,
     };
 
 type Bench = (env: BenchEnv) => Promise<{ rows: Row[]; details: Record<string, unknown> }>;
 
-/** Benches in the order they run, grouped by the environment they share. */
-const groups: Array<{ env: BenchEnvOptions; benches: Array<[string, Bench]> }> = [
+/**
+ * Benches in the order they run, grouped by the environment they share: the options of
+ * startBenchEnv, or a bench's own start when its configuration is more than those options say.
+ */
+const groups: Array<{
+  env: BenchEnvOptions | (() => Promise<BenchEnv>);
+  benches: Array<[string, Bench]>;
+}> = [
   {
     env: {},
     benches: [
@@ -121,6 +136,11 @@ const groups: Array<{ env: BenchEnvOptions; benches: Array<[string, Bench]> }> =
   {
     env: { workerProcess: true },
     benches: [['terminal', (env) => benchTerminal(env, scale.terminal)]],
+  },
+  // A webhook endpoint and its receiver in the configuration; the worker in a process of its own.
+  {
+    env: () => startWebhooksEnv(scale.webhooks),
+    benches: [['webhooks', (env) => benchWebhooks(env, scale.webhooks)]],
   },
 ];
 
@@ -173,7 +193,8 @@ async function main(): Promise<void> {
   for (const group of groups) {
     const benches = group.benches.filter(([name]) => wanted(name));
     if (benches.length === 0) continue;
-    const env: BenchEnv = await startBenchEnv(group.env);
+    const env: BenchEnv =
+      typeof group.env === 'function' ? await group.env() : await startBenchEnv(group.env);
     // Stopped by hand (Ctrl-C, kill): keep what was measured and stop this run's servers.
     const stopped = (signal: NodeJS.Signals) => {
       console.error(`${signal}: saving what was measured and stopping the servers`);

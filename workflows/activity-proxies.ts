@@ -76,3 +76,14 @@ export const checkActivities = proxyActivities<Activities>({
     nonRetryableErrorTypes: [FailureType.ChecksCannotRun],
   },
 });
+
+/**
+ * In-lab hooks (a lab's postResume, preSuspend, preDelete scripts): the activity never fails for
+ * the script's sake and enforces its timeout on the lab; one attempt, since a hook that ran on a
+ * worker that died may have run already and the lab must not wait for a second try.
+ */
+export const hookActivities = proxyActivities<Activities>({
+  startToCloseTimeout: '11m',
+  heartbeatTimeout: '1m',
+  retry: { maximumAttempts: 1 },
+});

@@ -114,6 +114,8 @@ export abstract class LabCore {
    * it), and the deletion deadline the last delete warning was for (re-armed when it moves).
    */
   protected warned: { suspendAt: number; deleteFor: number };
+  /** The state the lab was in before the current one (null: unknown, as after continue-as-new). */
+  protected enteredFrom: LabState | null = null;
 
   constructor(protected readonly input: LabInput) {
     const carried: CarriedState | undefined = input.carried;
@@ -191,6 +193,7 @@ export abstract class LabCore {
     reason: string,
   ): Promise<void> {
     const from = this.snapshot.state;
+    if (from !== state) this.enteredFrom = from;
     if (state === 'suspending') this.suspendingSince = Date.now();
     const first = !this.input.carried && this.seq === this.initialSeq;
     // A state change ends whatever statusReason said, unless the change says something new.

@@ -3,14 +3,73 @@
  * through `persist` (lab-core.ts): a Heat failure keeps the stack and is retried, shown in the
  * lab's statusReason, never turned into a deletion of the learner's work.
  */
-import { condition, patched } from '@temporalio/workflow';
-import { heatActionActivities, heatActivities, storeActivities } from './activity-proxies';
+import { condition, isCancellation, patched } from '@temporalio/workflow';
+import {
+  heatActionActivities,
+  heatActivities,
+  hookActivities,
+  storeActivities,
+} from './activity-proxies';
 import { labErrorOf } from './failures';
 import { LabBuild } from './lab-build';
 import { ACTION_TIMEOUT_MS, iso, SURVIVE_OUTAGES, SUSPEND_REFUSED_BACKOFF_MS } from './lab-core';
-import type { StackInfo } from './state';
+import type { LabState, StackInfo } from './state';
+
+/** Patch: labs run their in-lab hooks (postResume, preSuspend, preDelete) around transitions. */
+export const LAB_HOOKS = 'lab-hooks';
+type HookName = 'postResume' | 'preSuspend' | 'preDelete';
 
 export abstract class LabStackActions extends LabBuild {
+  /**
+   * Runs an in-lab hook if the lab has one: the script's outcome (done, failed, timed out, lab
+   * unreachable) goes to the audit trail and the lab moves on either way.
+   */
+  protected async runHook(hook: HookName): Promise<void> {
+    if (!this.policy?.hooks?.[hook] || !patched(LAB_HOOKS)) return;
+    this.describe(`the ${hook} hook to finish`);
+    let line: string;
+    try {
+      const outcome = await hookActivities.runLabHook({
+        labId: this.snapshot.labId,
+        lab: this.snapshot.lab,
+        generation: this.snapshot.generation,
+        hook,
+      });
+      line = `${hook} hook: ${outcome.outcome} (${outcome.message})`;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      line = `${hook} hook: could not run (${labErrorOf(err).message})`;
+    }
+    await this.record(line);
+  }
+
+  /**
+   * The preDelete hook runs on a running stack; a suspended one is resumed for it only when the
+   * lab says so (a resume costs time and money for a lab about to go).
+   */
+  private async preDelete(from: LabState | null): Promise<void> {
+    const { provider, stack } = this.snapshot;
+    if (!this.policy?.hooks?.preDelete || !provider || !stack) return;
+    if (from === 'ready') return this.runHook('preDelete');
+    if (from !== 'suspended') return;
+    if (!this.policy.hooks.preDeleteResumes || !patched(LAB_HOOKS))
+      return this.record('preDelete hook: skipped (the stack is suspended)');
+    try {
+      await heatActionActivities.resumeStack({
+        labId: this.snapshot.labId,
+        provider,
+        stack,
+        deadline: Date.now() + ACTION_TIMEOUT_MS,
+      });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      return this.record(
+        `preDelete hook: skipped (the suspended stack did not resume: ${labErrorOf(err).message})`,
+      );
+    }
+    await this.runHook('preDelete');
+  }
+
   protected async suspend(): Promise<void> {
     const { provider, stack } = this.snapshot;
     if (!provider || !stack)
@@ -19,6 +78,8 @@ export abstract class LabStackActions extends LabBuild {
         { error: { code: 'no_stack', message: 'nothing to suspend' } },
         'no stack',
       );
+    // Once per suspend: a run that continued as new while Heat held the suspend up ran it already.
+    if (this.carriedFailingSince === undefined) await this.runHook('preSuspend');
     this.describe(`Heat to suspend ${stack.name}`);
     const suspendIt = (proxy = heatActionActivities) =>
       proxy.suspendStack({
@@ -131,7 +192,7 @@ export abstract class LabStackActions extends LabBuild {
         `${stack.name} is ${resumed.status}`,
       ))
     )
-      return;
+      return this.runHook('postResume');
     await this.cleanUpStack('stack gone or broken at resume');
     await this.build('resuming');
   }
@@ -142,6 +203,7 @@ export abstract class LabStackActions extends LabBuild {
   }
 
   protected async delete(): Promise<void> {
+    await this.preDelete(this.enteredFrom);
     await this.cleanUpStack('delete');
     await storeActivities.leaveQueue({ labId: this.snapshot.labId });
     await storeActivities.dropSecrets({ labId: this.snapshot.labId });

@@ -1,4 +1,6 @@
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../src/config';
 import { EVENT_TYPES, type EventType } from '../../workflows/events';
@@ -139,6 +141,12 @@ describe('lifecycle events: signed webhooks and warnings', () => {
     });
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/lab\.delete_warning\s+\S+\s+sent\s+1/);
+    // A whole life with events, for the replay test (test/workflow/durability.test.ts).
+    if (process.env.LABS_RECORD_HISTORIES)
+      writeFileSync(
+        join(__dirname, '../fixtures/histories/lab-v8-lifecycle-events.json'),
+        historyToJSON(await lab.client.workflow.getHandle(id).fetchHistory()),
+      );
     await eventually('the metrics to count sent deliveries', async () => {
       const metrics = (await t.http.get<string>('/metrics')).data;
       const sent = /labs_webhook_deliveries\{state="sent"\} (\d+)/.exec(metrics);
@@ -161,6 +169,13 @@ describe('lifecycle events: signed webhooks and warnings', () => {
       state: 'sent',
       attempts: 3,
     });
+    if (process.env.LABS_RECORD_HISTORIES)
+      writeFileSync(
+        join(__dirname, '../fixtures/histories/webhook-v1-retried-delivery.json'),
+        historyToJSON(
+          await lab.client.workflow.getHandle(`webhook:course:${ready!.id}`).fetchHistory(),
+        ),
+      );
   }, 60_000);
 
   it('stops delivering an event to an endpoint that answers 410 Gone', async () => {

@@ -32,6 +32,8 @@ export async function startWorkerProcess(options: {
   /** Where its log goes (appended). */
   logFile: string;
   startTimeoutMs?: number;
+  /** More environment for the worker (e.g. a webhook's secret, named by its `secretEnv`). */
+  env?: Record<string, string>;
 }): Promise<WorkerProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'labs-worker-'));
   const configPath = join(dir, 'labs.yaml');
@@ -60,6 +62,7 @@ mongodb: { uri: "${options.mongoUri}" }
         LOG_LEVEL: 'warn',
         // Touched once the worker runs (src/single-role.ts): how this knows it started.
         LABS_WORKER_HEALTH_FILE: healthFile,
+        ...options.env,
       },
     },
   );
