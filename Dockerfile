@@ -22,6 +22,7 @@ COPY activities ./activities
 COPY heat-templates ./heat-templates
 COPY config ./config
 COPY checks ./checks
+COPY hooks ./hooks
 # The image's own unprivileged user: nothing here needs root, and the files above stay
 # read-only to it (owned by root).
 USER node

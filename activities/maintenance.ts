@@ -47,6 +47,7 @@ export function createMaintenanceActivities(deps: ActivityDeps) {
         poolClaims: new Date(at - retention.poolRecords),
         poolStacks: new Date(at - retention.poolRecords),
         poolMisses: new Date(at - retention.poolRecords),
+        webhookDeliveries: new Date(at - retention.webhookDeliveries),
       };
       const deleted = Object.fromEntries(SWEEP_KINDS.map((k) => [k, 0])) as Record<
         SweepKind,

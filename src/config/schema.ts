@@ -328,12 +328,15 @@ export const configSchema = z.strictObject({
       deletedLabs: positiveDuration.default(30 * DAY_MS),
       /** Pool claims, misses and ended pool stacks. */
       poolRecords: positiveDuration.default(30 * DAY_MS),
+      /** Webhook deliveries that ended (sent, failed, gone); a pending one stays. */
+      webhookDeliveries: positiveDuration.default(30 * DAY_MS),
       sweepEvery: duration.refine((ms) => ms >= 1000, 'must be at least 1s').default(DAY_MS),
     })
     .default({
       events: 400 * DAY_MS,
       deletedLabs: 30 * DAY_MS,
       poolRecords: 30 * DAY_MS,
+      webhookDeliveries: 30 * DAY_MS,
       sweepEvery: DAY_MS,
     }),
   webhooks: z.array(webhookSchema).default([]),

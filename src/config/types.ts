@@ -170,6 +170,7 @@ export interface Config {
     events: Milliseconds;
     deletedLabs: Milliseconds;
     poolRecords: Milliseconds;
+    webhookDeliveries: Milliseconds;
     sweepEvery: Milliseconds;
   };
   webhooks: WebhookConfig[];

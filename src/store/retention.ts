@@ -6,6 +6,7 @@ import type { PoolClaimDocument, PoolStackDocument } from './pools';
 import type { SecretsDocument } from './secrets';
 import type { CheckRunDocument } from './checks';
 import type { HostKeyDocument } from './host-keys';
+import type { DeliveryDocument } from './deliveries';
 import { maxTime, type QueryOptions } from './deadlines';
 
 /**
@@ -22,6 +23,8 @@ import { maxTime, type QueryOptions } from './deadlines';
  *   live lab, and decided (a lab still checking its claimed stack in Heat keeps it).
  * - `poolStacks`: pool stacks claimed or discarded longer ago than `retention.poolRecords`.
  * - `poolMisses`: older than `retention.poolRecords`.
+ * - `webhookDeliveries`: deliveries that ended (sent, failed, gone) longer ago than
+ *   `retention.webhookDeliveries`; a pending one stays, however old.
  *
  * A live lab (any state but `deleted`) keeps every document.
  */
@@ -35,6 +38,7 @@ export const SWEEP_KINDS = [
   'poolClaims',
   'poolStacks',
   'poolMisses',
+  'webhookDeliveries',
 ] as const;
 export type SweepKind = (typeof SWEEP_KINDS)[number];
 
@@ -68,6 +72,7 @@ export class RetentionStore {
   private readonly misses: Collection<{ _id: string; lab: string; at: Date }>;
   private readonly checks: Collection<CheckRunDocument>;
   private readonly hostKeys: Collection<HostKeyDocument>;
+  private readonly deliveries: Collection<DeliveryDocument>;
 
   constructor(db: Db) {
     this.labs = db.collection<LabDocument>('labs');
@@ -79,6 +84,7 @@ export class RetentionStore {
     this.misses = db.collection('pool_misses');
     this.checks = db.collection<CheckRunDocument>('checks');
     this.hostKeys = db.collection<HostKeyDocument>('host_keys');
+    this.deliveries = db.collection<DeliveryDocument>('webhook_deliveries');
   }
 
   async sweep(
@@ -163,6 +169,14 @@ export class RetentionStore {
         const past = { at: { $lt: cutoff } };
         const found = await candidates(this.misses, past, after, {}, limit);
         return batch(found, await remove(this.misses, found, past, limit));
+      }
+      case 'webhookDeliveries': {
+        const past: Filter<DeliveryDocument> = {
+          state: { $ne: 'pending' },
+          updatedAt: { $lt: cutoff },
+        };
+        const found = await candidates(this.deliveries, past, after, {}, limit);
+        return batch(found, await remove(this.deliveries, found, past, limit));
       }
     }
   }

@@ -192,6 +192,81 @@ describe('configuration', () => {
     ]);
   });
 
+  it('takes webhooks, warnings and hooks with defaults that fit the lab, and reports each mistake where it is', () => {
+    const secret = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
+    const old = `whsec_${Buffer.alloc(32, 2).toString('base64')}`;
+    const config = parseConfig(
+      `${good}webhooks:
+  - { name: course, url: "https://hooks.example.org/labs", secretEnv: HOOK_SECRET, events: ["*"] }
+  - { name: local, url: "http://127.0.0.1:9000/x", secretEnv: HOOK_SECRET, events: [lab.deleted], labs: [linux-basics] }
+`,
+      'labs.yaml',
+      { ...env, HOOK_SECRET: `${secret} ${old}` },
+    );
+    expect(config.webhooks[0]).toMatchObject({ secrets: [secret, old], labs: null });
+    expect(config.webhooks[0]!.events).toContain('lab.suspend_warning');
+    expect(config.webhooks[1]).toMatchObject({ events: ['lab.deleted'], labs: ['linux-basics'] });
+    // 2 minutes before a suspend and a day before a deletion, when the lab's periods allow.
+    expect(config.labs['linux-basics']!.notifications).toEqual({
+      suspendWarning: 120_000,
+      deleteWarning: 86_400_000,
+    });
+    expect(config.webhookDelivery.retrySchedule.map(formatDuration)).toEqual([
+      '5s',
+      '5m',
+      '30m',
+      '2h',
+      '5h',
+      '10h',
+      '14h',
+      '20h',
+      '1d',
+    ]);
+
+    const problems = problemsOf(
+      `${good.replace(
+        '    maxLifetime: 90d\n',
+        '    maxLifetime: 90d\n    notifications: { suspendWarning: 15m }\n    hooks: { preSuspend: { script: nowhere.sh } }\n',
+      )}webhooks:
+  - { name: course, url: "http://hooks.example.org/labs", secretEnv: HOOK_SECRET, events: [lab.ready] }
+  - { name: other, url: "https://x.example.org", secretEnv: NOT_SET, events: [lab.ready], labs: [nope] }
+  - { name: bad, url: "https://y.example.org", secretEnv: BAD_SECRET, events: [lab.ready] }
+`,
+      { ...env, HOOK_SECRET: secret, BAD_SECRET: 'not-base64!' },
+    );
+    expect(problems.map(({ path, message }) => ({ path, message }))).toEqual([
+      {
+        path: 'labs.linux-basics.hooks.preSuspend.script',
+        message: 'script nowhere.sh not found under hooks/',
+      },
+      {
+        path: 'labs.linux-basics.notifications.suspendWarning',
+        message: "must be shorter than the lab's idleTimeout (15m)",
+      },
+      {
+        path: 'webhooks.0.url',
+        message: expect.stringMatching(/^must be https .*hooks\.example\.org is neither/),
+      },
+      { path: 'webhooks.1.labs.0', message: 'unknown lab "nope" (defined: linux-basics)' },
+      { path: 'webhooks.1.secretEnv', message: 'environment variable NOT_SET is not set' },
+      {
+        path: 'webhooks.2.secretEnv',
+        message: 'secret 1 in BAD_SECRET is not a Standard Webhooks secret (whsec_ and base64)',
+      },
+    ]);
+    // An internal host may take plain http.
+    expect(() =>
+      parseConfig(
+        `${good}webhookDelivery: { internalHosts: [hooks.internal] }
+webhooks:
+  - { name: course, url: "http://hooks.internal/labs", secretEnv: HOOK_SECRET, events: [lab.ready] }
+`,
+        'labs.yaml',
+        { ...env, HOOK_SECRET: secret },
+      ),
+    ).not.toThrow();
+  });
+
   it('reports three different mistakes at once, each with its field path and line', () => {
     const bad = good
       .replace('idleTimeout: 15m', 'idleTimeout: 15 minutes')

@@ -8,7 +8,7 @@ import {
 import { parseConfig, TEMPLATES_DIR, type Config } from '../../src/config';
 import { createLogger } from '../../src/log';
 import { SecretBox } from '../../src/secrets/envelope';
-import { openStore, type Store } from '../../src/store';
+import { openStore, type DeliveryState, type Store } from '../../src/store';
 import type { LabState } from '../../workflows/state';
 import { configProblemsOf } from '../support/config-problems';
 import { testServers, uniqueDbName } from '../support/servers';
@@ -37,6 +37,7 @@ describe('retention configuration', () => {
       events: 400 * DAY,
       deletedLabs: 30 * DAY,
       poolRecords: 30 * DAY,
+      webhookDeliveries: 30 * DAY,
       sweepEvery: DAY,
     });
     expect(
@@ -165,6 +166,36 @@ describe('the retention sweep over the wire', () => {
     error: null,
   });
 
+  const delivery = (id: string, state: DeliveryState, updatedAt: Date) => ({
+    _id: id,
+    endpoint: 'course',
+    eventId: id.split(':')[2]!,
+    type: 'lab.ready' as const,
+    labId: 'lab_gone',
+    courseId: 'course-v1:Org+R+1',
+    state,
+    attempts: 1,
+    lastStatus: 200,
+    lastError: null,
+    createdAt: updatedAt,
+    updatedAt,
+    nextAttemptAt: null,
+    sentAt: null,
+    event: {
+      id: id.split(':')[2]!,
+      type: 'lab.ready' as const,
+      version: 1 as const,
+      occurredAt: updatedAt.toISOString(),
+      data: {
+        labId: 'lab_gone',
+        courseId: 'course-v1:Org+R+1',
+        learnerId: 'anon-gone',
+        lab: 'demo',
+        state: 'ready' as const,
+      },
+    },
+  });
+
   const claim = (id: string, labId: string | null, at: Date, extra: object = {}) => ({
     _id: id,
     claimant: labId ? `${labId}:g1` : `pool:${id}`,
@@ -260,6 +291,14 @@ describe('the retention sweep over the wire', () => {
       { _id: 'lab_x:g1', lab: 'demo', at: daysAgo(31) },
       { _id: 'lab_y:g1', lab: 'demo', at: daysAgo(2) },
     ]);
+
+    // Webhook deliveries: ended long ago (gone), pending however old, or recent (kept).
+    await store.deliveries.collection.insertMany([
+      delivery('webhook:course:evt_old_sent', 'sent', daysAgo(31)),
+      delivery('webhook:course:evt_old_failed', 'failed', daysAgo(40)),
+      delivery('webhook:course:evt_old_pending', 'pending', daysAgo(40)),
+      delivery('webhook:course:evt_recent_sent', 'sent', daysAgo(2)),
+    ]);
   });
   afterAll(() => store.close());
 
@@ -283,7 +322,11 @@ describe('the retention sweep over the wire', () => {
       poolClaims: 2,
       poolStacks: 4,
       poolMisses: 1,
+      webhookDeliveries: 2,
     });
+    expect(await ids(store.deliveries.collection)).toEqual(
+      ['webhook:course:evt_old_pending', 'webhook:course:evt_recent_sent'].sort(),
+    );
     expect(await ids(store.labs.collection)).toEqual(
       ['lab_again', 'lab_queued', 'lab_ready', 'lab_recent', 'lab_suspended'].sort(),
     );
