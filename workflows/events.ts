@@ -43,12 +43,22 @@ export interface LabEvent {
   };
 }
 
-/** The event a transition makes, if any: `to` reached from `from`. */
-export function eventOfTransition(from: LabState | null, to: LabState): EventType | null {
+/**
+ * The event a transition makes, if any: `to` reached from `from`, which was entered from
+ * `before`. A lab is `resumed` when it was suspended (or suspending) before it was resuming: a
+ * launch that claims a pool stack also goes through `resuming`, and is a new lab (`lab.ready`).
+ */
+export function eventOfTransition(
+  from: LabState | null,
+  to: LabState,
+  before: LabState | null,
+): EventType | null {
   if (from === to) return null;
   switch (to) {
     case 'ready':
-      return from === 'resuming' ? 'lab.resumed' : 'lab.ready';
+      return from === 'resuming' && (before === 'suspended' || before === 'suspending')
+        ? 'lab.resumed'
+        : 'lab.ready';
     case 'suspended':
       return 'lab.suspended';
     case 'deleted':

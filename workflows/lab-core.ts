@@ -115,7 +115,7 @@ export abstract class LabCore {
    */
   protected warned: { suspendAt: number; deleteFor: number };
   /** The state the lab was in before the current one (null: unknown, as after continue-as-new). */
-  protected enteredFrom: LabState | null = null;
+  protected enteredFrom: LabState | null;
 
   constructor(protected readonly input: LabInput) {
     const carried: CarriedState | undefined = input.carried;
@@ -143,6 +143,7 @@ export abstract class LabCore {
     this.carriedFailingSince = carried?.failingSince;
     this.suspendingSince = carried?.suspendingSince;
     this.warned = carried?.warned ?? { suspendAt: 0, deleteFor: 0 };
+    this.enteredFrom = carried?.enteredFrom ?? null;
     // Projection writes are ordered by seq; a new life of a deleted lab (a new run) must write
     // over the old life's document, so a fresh run starts from its start time in ms, which is
     // above any seq an earlier life reached (each transition takes at least a millisecond).
@@ -193,6 +194,7 @@ export abstract class LabCore {
     reason: string,
   ): Promise<void> {
     const from = this.snapshot.state;
+    const before = this.enteredFrom;
     if (from !== state) this.enteredFrom = from;
     if (state === 'suspending') this.suspendingSince = Date.now();
     const first = !this.input.carried && this.seq === this.initialSeq;
@@ -207,7 +209,7 @@ export abstract class LabCore {
     // The ready lab's idle clock starts no earlier than it became ready (whileReady does the same).
     if (state === 'ready')
       this.lastActivityAt = Math.max(this.lastActivityAt, this.snapshot.readyAt ?? 0);
-    const event = first ? null : eventOfTransition(from, state);
+    const event = first ? null : eventOfTransition(from, state, before);
     if (event) this.emit(event, this.seq);
     await this.writeProjection({
       snapshot: this.snapshot,
@@ -329,6 +331,7 @@ export abstract class LabCore {
         suspendRetryAt: this.suspendRetryAt,
         unconfirmed: this.unconfirmed,
         ...(this.warned.suspendAt || this.warned.deleteFor ? { warned: this.warned } : {}),
+        ...(this.enteredFrom ? { enteredFrom: this.enteredFrom } : {}),
         ...(failingSince !== undefined ? { failingSince } : {}),
         ...(this.snapshot.state === 'suspending' && this.suspendingSince !== undefined
           ? { suspendingSince: this.suspendingSince }

@@ -203,7 +203,8 @@ export abstract class LabStackActions extends LabBuild {
   }
 
   protected async delete(): Promise<void> {
-    await this.preDelete(this.enteredFrom);
+    // Once per delete: a run that continued as new while Heat held the delete up ran it already.
+    if (this.carriedFailingSince === undefined) await this.preDelete(this.enteredFrom);
     await this.cleanUpStack('delete');
     await storeActivities.leaveQueue({ labId: this.snapshot.labId });
     await storeActivities.dropSecrets({ labId: this.snapshot.labId });

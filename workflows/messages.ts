@@ -4,7 +4,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { LabPolicy } from './policy';
-import type { LabAction, LabSnapshot } from './state';
+import type { LabAction, LabSnapshot, LabState } from './state';
 
 export const LAB_WORKFLOW_TYPE = 'labWorkflow';
 
@@ -110,6 +110,8 @@ export interface CarriedState {
   suspendingSince?: number;
   /** The warnings already sent (lab-core.ts `warned`); absent: none. */
   warned?: { suspendAt: number; deleteFor: number };
+  /** The state before the current one (lab-core.ts `enteredFrom`); absent: unknown. */
+  enteredFrom?: LabState;
 }
 
 export type LabIntent = 'launch' | 'suspend' | 'reset' | 'delete' | 'retry' | 'resume' | 'check';

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Config } from '../../src/config';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
 import { onLab } from '../support/on-lab';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver';
 import { eventually, startApiEnv, type ApiEnv } from './api-env';
 
 const COURSE = 'course-v1:Org+Hooks201+2026';
@@ -16,6 +17,8 @@ type Lab = { id: string; state: string };
 describe('in-lab hooks: scripts around a lab’s transitions that never hold it up', () => {
   let lab: LabEnv;
   let t: ApiEnv;
+  let receiver: WebhookReceiver;
+  const SECRET = `whsec_${Buffer.alloc(32, 5).toString('base64')}`;
 
   const reasons = async (id: string): Promise<string[]> =>
     (
@@ -41,10 +44,20 @@ describe('in-lab hooks: scripts around a lab’s transitions that never hold it 
   };
 
   beforeAll(async () => {
+    receiver = await startWebhookReceiver(SECRET);
     lab = await startLabEnv({ idleTimeout: '3s' });
     const shell = lab.config.labs.shell!;
     const config: Config = {
       ...lab.config,
+      webhooks: [
+        {
+          name: 'grades',
+          url: receiver.url,
+          secrets: [SECRET],
+          events: ['check.completed'],
+          labs: ['shell'],
+        },
+      ],
       labs: {
         ...lab.config.labs,
         // The same lab, but its preDelete resumes a suspended stack to run.
@@ -69,6 +82,7 @@ describe('in-lab hooks: scripts around a lab’s transitions that never hold it 
   afterAll(async () => {
     await t?.close();
     await lab?.close();
+    await receiver?.close();
   });
 
   it('suspends a lab whose preSuspend hook fails, runs postResume after the resume and preDelete before the delete', async () => {
@@ -83,6 +97,17 @@ describe('in-lab hooks: scripts around a lab’s transitions that never hold it 
       (await reasons(id)).find((r) => r.startsWith('postResume hook: ok')),
     );
     expect(await onLab(t.service, id, 'cat ~/.labs-hook-ran')).toMatch(/^postResume ran at /m);
+
+    // A grading service subscribed to check runs hears of this one when it completes.
+    const run = (await t.service.post<{ id: string }>(`/v1/labs/${id}/checks`, {})).data;
+    const [completed] = await eventually('the check.completed event', async () => {
+      const got = receiver.of(id);
+      return got.length > 0 ? got : undefined;
+    });
+    expect(completed).toMatchObject({
+      verified: true,
+      event: { type: 'check.completed', data: { labId: id, checkId: run.id, state: 'ready' } },
+    });
 
     expect((await t.service.delete<Lab>(`/v1/labs/${id}`)).status).toBe(202);
     await waitForState(id, 'deleted');

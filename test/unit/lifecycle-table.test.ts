@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { eventOfTransition } from '../../workflows/events';
 import { isTransition, LAB_STATES, LAB_TRANSITIONS, type LabState } from '../../workflows/state';
 
 const HISTORIES = join(__dirname, '../fixtures/histories');
@@ -76,5 +77,24 @@ describe('the lifecycle table (workflows/state.ts LAB_TRANSITIONS)', () => {
     expect(isTransition('suspended', 'ready')).toBe(false);
     expect(isTransition(null, 'ready')).toBe(false);
     expect(isTransition('ready', 'ready')).toBe(true);
+  });
+});
+
+describe('lifecycle events of transitions', () => {
+  it('names the event a transition makes: resumed only for a lab that was suspended', () => {
+    expect(eventOfTransition('launching', 'ready', 'queued')).toBe('lab.ready');
+    expect(eventOfTransition('resuming', 'ready', 'suspended')).toBe('lab.resumed');
+    expect(eventOfTransition('resuming', 'ready', 'suspending')).toBe('lab.resumed');
+    // A launch that claimed a warm pool stack resumes it: a new lab to the learner.
+    expect(eventOfTransition('resuming', 'ready', 'queued')).toBe('lab.ready');
+    expect(eventOfTransition('resetting', 'ready', 'ready')).toBe('lab.ready');
+    expect(eventOfTransition('suspending', 'suspended', 'ready')).toBe('lab.suspended');
+    expect(eventOfTransition('ready', 'resetting', 'launching')).toBe('lab.reset');
+    expect(eventOfTransition('launching', 'failed', 'queued')).toBe('lab.failed');
+    expect(eventOfTransition('deleting', 'deleted', 'ready')).toBe('lab.deleted');
+    // Notes (from === to) and the steps in between make none.
+    expect(eventOfTransition('ready', 'ready', 'launching')).toBeNull();
+    expect(eventOfTransition('ready', 'suspending', 'launching')).toBeNull();
+    expect(eventOfTransition('queued', 'launching', null)).toBeNull();
   });
 });
