@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import type { DeliveryState } from '../src/store';
+import type { DeliveryDocument, DeliveryState, DeliveryUpdate } from '../src/store';
 import { sendWebhook } from '../src/webhooks/send';
 import type { LabEvent } from '../workflows/events';
 import type { ActivityDeps } from './context';
@@ -19,6 +19,22 @@ export interface DeliveryInput {
 export type AttemptVerdict =
   { state: Exclude<DeliveryState, 'pending'> } | { state: 'pending'; nextAttemptInMs: number };
 
+/** The delivery's document as its first attempt records it. */
+function openingOf(input: DeliveryInput, update: DeliveryUpdate, at: Date): DeliveryDocument {
+  return {
+    _id: input.deliveryId,
+    endpoint: input.endpoint,
+    eventId: input.event.id,
+    type: input.event.type,
+    labId: input.event.data.labId,
+    courseId: input.event.data.courseId,
+    ...update,
+    createdAt: new Date(Date.parse(input.event.occurredAt)),
+    updatedAt: at,
+    event: input.event,
+  };
+}
+
 /**
  * Webhook deliveries: each (event, endpoint) pair is a delivery workflow
  * (workflows/webhook-delivery.ts) whose activities are these. The endpoint's URL and secrets are
@@ -30,41 +46,24 @@ export function createWebhookActivities(deps: ActivityDeps) {
   const endpointNamed = (name: string) => deps.config.webhooks.find((w) => w.name === name);
 
   return {
-    /** Records the delivery as pending and answers with the retry schedule it follows. */
-    async openDelivery(input: DeliveryInput): Promise<{ schedule: number[] }> {
-      const at = now();
-      await deps.store.deliveries.open({
-        _id: input.deliveryId,
-        endpoint: input.endpoint,
-        eventId: input.event.id,
-        type: input.event.type,
-        labId: input.event.data.labId,
-        courseId: input.event.data.courseId,
-        state: 'pending',
-        attempts: 0,
-        lastStatus: null,
-        lastError: null,
-        createdAt: at,
-        updatedAt: at,
-        nextAttemptAt: at,
-        sentAt: null,
-        event: input.event,
-      });
-      return { schedule: deps.config.webhookDelivery.retrySchedule };
-    },
-
     /**
-     * One attempt: POSTs the event, signed, and records the outcome. `pauseMs` is the schedule's
-     * pause before the next attempt (null: this was the last). A failure to send is an outcome,
-     * never a thrown error; only a failure to record it is retried by Temporal.
+     * One attempt: POSTs the event, signed, and records the outcome (the first attempt inserts
+     * the delivery's document: one write per attempt, which is what a storm of deliveries costs
+     * FerretDB). The pause before the next attempt is the configured schedule's (a longer
+     * Retry-After wins); after its last pause the delivery has failed. A failure to send is an
+     * outcome, never a thrown error; only a failure to record it is retried by Temporal.
      */
-    async attemptDelivery(
-      input: DeliveryInput & { attempt: number; pauseMs: number | null },
-    ): Promise<AttemptVerdict> {
+    async attemptDelivery(input: DeliveryInput & { attempt: number }): Promise<AttemptVerdict> {
+      const { retrySchedule } = deps.config.webhookDelivery;
+      const pauseMs =
+        input.attempt <= retrySchedule.length ? retrySchedule[input.attempt - 1]! : null;
+      const write = (update: DeliveryUpdate, at: Date) =>
+        input.attempt === 1
+          ? deps.store.deliveries.open(openingOf(input, update, at))
+          : deps.store.deliveries.update(input.deliveryId, update, at);
       const endpoint = endpointNamed(input.endpoint);
       if (!endpoint) {
-        await deps.store.deliveries.update(
-          input.deliveryId,
+        await write(
           {
             state: 'gone',
             attempts: input.attempt - 1,
@@ -95,17 +94,16 @@ export function createWebhookActivities(deps: ActivityDeps) {
           ? { state: 'sent' }
           : result.outcome === 'gone'
             ? { state: 'gone' }
-            : input.pauseMs === null
+            : pauseMs === null
               ? { state: 'failed' }
               : {
                   state: 'pending',
                   nextAttemptInMs: Math.max(
-                    input.pauseMs,
+                    pauseMs,
                     Math.min(result.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS),
                   ),
                 };
-      await deps.store.deliveries.update(
-        input.deliveryId,
+      await write(
         {
           state: verdict.state,
           attempts: input.attempt,

@@ -34,13 +34,8 @@ export async function webhookDeliveryWorkflow(
     endpoint: input.endpoint,
     event: input.event,
   };
-  const { schedule } = await deliveries.openDelivery(delivery);
   for (let attempt = 1; ; attempt++) {
-    const verdict = await deliveries.attemptDelivery({
-      ...delivery,
-      attempt,
-      pauseMs: attempt <= schedule.length ? schedule[attempt - 1]! : null,
-    });
+    const verdict = await deliveries.attemptDelivery({ ...delivery, attempt });
     if (verdict.state !== 'pending') return verdict.state;
     await sleep(verdict.nextAttemptInMs);
   }

@@ -55,12 +55,22 @@ export class DeliveriesStore {
     await this.collection.createIndex({ state: 1 });
   }
 
-  /** Records the delivery as pending; a retried activity (or a replayed start) finds it there. */
+  /**
+   * Records a delivery's first attempt. A retried activity (its worker died after the insert)
+   * finds the document there and updates it instead.
+   */
   async open(doc: DeliveryDocument, options?: QueryOptions): Promise<void> {
     try {
       await this.collection.insertOne(doc, maxTime(options, 'activity'));
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
+      const { state, attempts, lastStatus, lastError, nextAttemptAt, sentAt, updatedAt } = doc;
+      await this.update(
+        doc._id,
+        { state, attempts, lastStatus, lastError, nextAttemptAt, sentAt },
+        updatedAt,
+        options,
+      );
     }
   }
 
