@@ -57,6 +57,10 @@ export interface BenchEnvOptions {
   workerProcess?: boolean;
   /** A warm pool (YAML, e.g. `{ size: 5 }`): adds a lab `pooled`, the `demo` lab with this pool. */
   pool?: string;
+  /** More of the configuration: top-level blocks (e.g. `webhooks`) and labs (indented entries). */
+  extra?: { yaml?: string; labs?: string };
+  /** More environment for the configuration and the worker (e.g. a webhook's secretEnv). */
+  env?: Record<string, string>;
 }
 
 function configYaml(
@@ -73,8 +77,9 @@ providers:
     auth: { authUrl: "${authUrl}", username: labs, passwordEnv: BENCH_EMULATOR_PASSWORD, projectName: labs, userDomainName: Default, projectDomainName: Default }
     region: RegionOne
     capacity: -1
+${options.extra?.yaml ?? ''}
 labs:
-${labYaml('demo', options)}${options.pool ? labYaml('pooled', options, `pool: ${options.pool}`) : ''}${shellLabYaml(options)}`;
+${labYaml('demo', options)}${options.pool ? labYaml('pooled', options, `pool: ${options.pool}`) : ''}${shellLabYaml(options)}${options.extra?.labs ?? ''}`;
 }
 
 /**
@@ -152,6 +157,7 @@ export async function startBenchEnv(options: BenchEnvOptions = {}): Promise<Benc
   );
   const config = parseConfig(readFileSync(configPath, 'utf8'), configPath, {
     BENCH_EMULATOR_PASSWORD: EMULATOR_PASSWORD,
+    ...options.env,
   });
   const serviceToken = randomBytes(24).toString('base64url');
   const adminToken = randomBytes(24).toString('base64url');
@@ -173,6 +179,7 @@ export async function startBenchEnv(options: BenchEnvOptions = {}): Promise<Benc
           LABS_SECRETS_KEY: `${secretsKey.id}:${secretsKey.key.toString('base64')}`,
           LABS_DATA_DIR: dir,
           LOG_LEVEL: 'warn',
+          ...options.env,
         },
       })
     : undefined;

@@ -76,11 +76,27 @@ const terminal: TerminalScale = quick
   ? { sessions: 10, markers: 10, gapMs: 100, waitMs: 120_000 }
   : { sessions: 100, markers: 50, gapMs: 100, waitMs: 300_000 };
 
-// Issue 19: 1,000 idle labs suspending close together, half with a webhook endpoint. The
-// idleTimeout outlasts the launches, so the suspends come after them, as spread as the launches.
+// Issue 19: 1,000 idle labs suspending within a minute, half with a webhook endpoint. Launched in
+// batches whose idleTimeouts shrink by the time between them, so all deadlines share one window.
 const webhooks: WebhooksScale = quick
-  ? { labs: 100, concurrency: 8, idleTimeout: '15s', suspendWarning: '10s', graceMs: 60_000 }
-  : { labs: 1000, concurrency: 16, idleTimeout: '2m', suspendWarning: '10s', graceMs: 240_000 };
+  ? {
+      labs: 100,
+      batches: 2,
+      batchEveryMs: 15_000,
+      concurrency: 16,
+      idleTimeoutMs: 15_000,
+      suspendWarningMs: 10_000,
+      maxWaitMs: 60_000,
+    }
+  : {
+      labs: 1000,
+      batches: 4,
+      batchEveryMs: 80_000,
+      concurrency: 16,
+      idleTimeoutMs: 90_000,
+      suspendWarningMs: 10_000,
+      maxWaitMs: 900_000,
+    };
 
 const scale = quick
   ? {

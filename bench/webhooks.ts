@@ -7,43 +7,40 @@
  * their lag (arrival minus the event's occurredAt), and how late each lab's `suspended`
  * transition came after its deadline, subscribed labs against the baseline: what delivering
  * the events costs the suspends.
+ *
+ * Launching 1,000 labs takes minutes here (FerretDB), longer than the wave should last. So the
+ * labs are launched in batches, each batch a pair of such labs whose idleTimeout is shorter than
+ * the previous batch's by the time between batches: every batch's deadlines fall in the same
+ * window, as wide as one batch's launches.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import type { LabView } from '../src/api/labs/schema';
-import { labPolicyOf, parseConfig, type Config, type Environment } from '../src/config';
-import { startEmulator } from '../src/emulator';
-import { startMongoServer, type MongoServer } from '../src/local/mongo-server';
-import { startTemporalDevServer } from '../src/local/temporal-dev-server';
-import { readTools } from '../src/local/tools';
-import { createLogger } from '../src/log';
-import { startRuntime } from '../src/runtime';
+import { formatDuration, labPolicyOf, type Config } from '../src/config';
 import type { DeliveryState } from '../src/store';
-import { withDeadline } from '../src/util/deadline';
 import type { LabEvent } from '../workflows/events';
 import { labDeadlines } from '../workflows/policy';
-import { COURSE, countStates, ferretRate, launchLabs, type BenchEnv } from './env';
+import { COURSE, countStates, ferretRate, launchLabs, startBenchEnv, type BenchEnv } from './env';
 import { percentile, request } from './http';
 import { reportEvery, sleep } from './progress';
 import { fmt, row, type Row } from './report';
-import { startWorkerProcess } from './worker-process';
 
 export interface WebhooksScale {
-  /** Labs launched: half of the subscribed lab, half of the baseline lab. */
+  /** Labs launched: half subscribed, half baseline. */
   labs: number;
-  /** Launches in flight at once, for each of the two labs. */
+  /** Launched in this many batches, one every `batchEveryMs` (longer than a batch takes). */
+  batches: number;
+  batchEveryMs: number;
+  /** Launches in flight at once, for each lab of a batch. */
   concurrency: number;
-  /** Both labs' idleTimeout: longer than the launches take, so the wave follows them. */
-  idleTimeout: string;
-  /** Both labs' notifications.suspendWarning (only the subscribed lab's is sent). */
-  suspendWarning: string;
-  /** How long after the launches (plus idleTimeout) the wave and its deliveries may take. */
-  graceMs: number;
+  /** The last batch's idleTimeout: longer than its launches take, so the wave follows them. */
+  idleTimeoutMs: number;
+  /** Every lab's notifications.suspendWarning (only the subscribed labs' are sent). */
+  suspendWarningMs: number;
+  /** The most the wave and its deliveries may take after the last batch's deadline. */
+  maxWaitMs: number;
 }
 
 const NAME = 'webhooks';
@@ -51,8 +48,22 @@ const SUBSCRIBED = 'subscribed';
 const BASELINE = 'baseline';
 const ENDPOINT = 'course-team';
 const SECRET_ENV = 'BENCH_WEBHOOK_SECRET';
-const EMULATOR_PASSWORD = 'bench';
-const TASK_QUEUE = 'labs-bench';
+/** After the deadlines, waiting ends once neither suspends nor deliveries have moved this long. */
+const STALL_MS = 60_000;
+
+type Kind = 'subscribed' | 'baseline';
+const KINDS: Kind[] = [SUBSCRIBED, BASELINE];
+
+/** Batch b's two labs (`subscribed-1`, `baseline-1`, ...), how many of each, their idleTimeout. */
+function batchesOf(scale: WebhooksScale) {
+  const perKind = Math.floor(scale.labs / 2);
+  return Array.from({ length: scale.batches }, (_, b) => ({
+    lab: (kind: Kind) => `${kind}-${b + 1}`,
+    count:
+      Math.floor((perKind * (b + 1)) / scale.batches) - Math.floor((perKind * b) / scale.batches),
+    idleTimeoutMs: scale.idleTimeoutMs + (scale.batches - 1 - b) * scale.batchEveryMs,
+  }));
+}
 
 /** One request to the receiver; `event` is null when its body was not an event. */
 interface Arrival {
@@ -119,166 +130,55 @@ function isWebhooksEnv(env: BenchEnv): env is WebhooksEnv {
   return 'receiver' in env;
 }
 
-/** The two labs are the same but for their names; only the first has an endpoint. */
-function configYaml(
-  at: { temporalAddress: string; mongoUri: string; authUrl: string; receiverUrl: string },
-  scale: WebhooksScale,
-): string {
-  const lab = (name: string) => `  ${name}:
+/** A batch's two labs are the same but for their names; only the subscribed has an endpoint. */
+function configOf(receiverUrl: string, scale: WebhooksScale): { yaml: string; labs: string } {
+  const lab = (name: string, idleTimeoutMs: number) => `  ${name}:
     template: test/secret-lab.yaml
     parameters: { create_wait_secs: 0 }
     providers: [local]
     connection: { protocol: ssh, hostOutput: public_ip, port: 22, username: learner }
     secretOutputs: [password]
     launchTimeout: 10m
-    idleTimeout: ${scale.idleTimeout}
-    notifications: { suspendWarning: ${scale.suspendWarning}, deleteWarning: "off" }
+    idleTimeout: ${formatDuration(idleTimeoutMs)}
+    notifications: { suspendWarning: ${formatDuration(scale.suspendWarningMs)}, deleteWarning: "off" }
 `;
-  return `
-temporal: { address: "${at.temporalAddress}", namespace: default, taskQueue: ${TASK_QUEUE} }
-mongodb: { uri: "${at.mongoUri}" }
-api: { host: 127.0.0.1, port: 0 }
-providers:
-  - name: local
-    auth: { authUrl: "${at.authUrl}", username: labs, passwordEnv: BENCH_EMULATOR_PASSWORD, projectName: labs, userDomainName: Default, projectDomainName: Default }
-    region: RegionOne
-    capacity: -1
-webhooks:
+  const batches = batchesOf(scale);
+  return {
+    yaml: `webhooks:
   - name: ${ENDPOINT}
-    url: "${at.receiverUrl}"
+    url: "${receiverUrl}"
     secretEnv: ${SECRET_ENV}
     events: [lab.suspend_warning, lab.suspended]
-    labs: [${SUBSCRIBED}]
-labs:
-${lab(SUBSCRIBED)}${lab(BASELINE)}`;
+    labs: [${batches.map((b) => b.lab(SUBSCRIBED)).join(', ')}]
+`,
+    labs: batches.flatMap((b) => KINDS.map((kind) => lab(b.lab(kind), b.idleTimeoutMs))).join(''),
+  };
 }
 
 /**
- * The bench's own environment, built as env.ts's startBenchEnv builds one with `workerProcess`
- * (its Temporal, Mongo, emulator, the worker in a child process, the API here). It is copied
- * here because the receiver's URL and secret must go into the configuration, and
- * BenchEnvOptions has no way to add a webhook or a lab. A server that has started is stopped
- * again if a later one fails to start.
+ * The bench's own environment: env.ts's, with the worker in a child process, plus a loopback
+ * receiver whose URL and secret go into the configuration.
  */
 export async function startWebhooksEnv(scale: WebhooksScale): Promise<WebhooksEnv> {
-  const dir = mkdtempSync(join(tmpdir(), 'labs-bench-webhooks-'));
-  const started: Array<{ what: string; ms: number; stop: () => Promise<unknown> }> = [];
-  const close = async () => {
-    // Each step has a deadline: a wedged FerretDB must not hold the run (see env.ts).
-    for (const { what, ms, stop } of started.reverse())
-      await withDeadline(`closing ${what}`, ms, stop).catch((err: Error) =>
-        console.error(`${err.message}; moving on`),
-      );
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  const receiver = await startReceiver(secret);
   try {
-    const secret = `whsec_${randomBytes(32).toString('base64')}`;
-    const receiver = await startReceiver(secret);
-    started.push({ what: 'the webhook receiver', ms: 5_000, stop: () => receiver.close() });
-    const tools = readTools();
-    const temporal = await startTemporalDevServer({
-      cli: tools.temporalCli,
-      logDir: dir,
-      headless: true,
+    const env = await startBenchEnv({
+      workerProcess: true,
+      heartbeatFlush: '1s',
+      extra: configOf(receiver.url, scale),
+      env: { [SECRET_ENV]: secret },
     });
-    started.push({ what: 'the Temporal dev server', ms: 30_000, stop: () => temporal.stop() });
-    let mongo: MongoServer | undefined;
-    let mongoUri: string;
-    const external = process.env.MONGODB_URI;
-    if (external) {
-      const url = new URL(external.replace(/^mongodb:/, 'http:'));
-      url.pathname = `/labs_bench_${Date.now()}`;
-      mongoUri = url.toString().replace(/^http:/, 'mongodb:');
-    } else {
-      const server = await startMongoServer({ tools, dataDir: join(dir, 'mongo'), logDir: dir });
-      started.push({ what: 'the Mongo server', ms: 30_000, stop: () => server.stop() });
-      mongo = server;
-      mongoUri = `${server.uri}labs_bench`;
-    }
-    const emulator = await startEmulator({
-      createDelayMs: 50,
-      actionDelayMs: 50,
-      deleteDelayMs: 50,
-    });
-    started.push({ what: 'the emulator', ms: 10_000, stop: () => emulator.close() });
-    const configPath = join(dir, 'bench-webhooks.yaml');
-    writeFileSync(
-      configPath,
-      configYaml(
-        {
-          temporalAddress: temporal.address,
-          mongoUri,
-          authUrl: emulator.authUrl,
-          receiverUrl: receiver.url,
-        },
-        scale,
-      ),
-    );
-    const config: Config = parseConfig(readFileSync(configPath, 'utf8'), configPath, {
-      BENCH_EMULATOR_PASSWORD: EMULATOR_PASSWORD,
-      [SECRET_ENV]: secret,
-    });
-    const serviceToken = randomBytes(24).toString('base64url');
-    const adminToken = randomBytes(24).toString('base64url');
-    const secretsKey = { id: 'bench', key: randomBytes(32) };
-    const worker = await startWorkerProcess({
-      configPath,
-      logDir: dir,
-      env: {
-        BENCH_EMULATOR_PASSWORD: EMULATOR_PASSWORD,
-        [SECRET_ENV]: secret,
-        LABS_SECRETS_KEY: `${secretsKey.id}:${secretsKey.key.toString('base64')}`,
-        LABS_DATA_DIR: dir,
-        LOG_LEVEL: 'warn',
-      },
-    });
-    started.push({ what: 'the worker process', ms: 30_000, stop: () => worker.stop() });
-    const environment: Environment = {
-      configPath,
-      serviceTokens: [serviceToken],
-      adminTokens: [adminToken],
-      secretsKeys: [secretsKey],
-      dataDir: dir,
-      logLevel: 'silent',
-    };
-    const runtime = await startRuntime({
-      config,
-      env: environment,
-      endpoints: {
-        temporalAddress: temporal.address,
-        namespace: 'default',
-        taskQueue: TASK_QUEUE,
-        mongoUri,
-      },
-      logger: createLogger('silent', 'bench'),
-      roles: { api: true, worker: false },
-      // A class's launches all come through one service token (see env.ts).
-      apiOptions: { rateLimit: { perSecond: 1_000_000, burst: 1_000_000 } },
-    });
-    started.push({ what: 'the API', ms: 20_000, stop: () => runtime.close() });
-    let ferretMetricsUrl: string | undefined;
-    if (mongo?.kind === 'ferretdb') {
-      const cmdline = readFileSync(`/proc/${mongo.pid}/cmdline`, 'utf8').split('\0');
-      const debug = cmdline.find((a) => a.startsWith('--debug-addr='));
-      if (debug) ferretMetricsUrl = `http://${debug.slice('--debug-addr='.length)}/debug/metrics`;
-    }
     return {
-      apiUrl: runtime.apiUrl!,
-      serviceToken,
-      adminToken,
-      runtime,
-      emulator,
-      config,
-      mongoKind: mongo?.kind ?? 'MONGODB_URI',
-      temporal,
-      mongo,
-      worker,
-      ferretMetricsUrl,
+      ...env,
       receiver,
-      close,
+      async close() {
+        await env.close();
+        await receiver.close();
+      },
     };
   } catch (err) {
-    await close();
+    await receiver.close();
     throw err;
   }
 }
@@ -297,8 +197,8 @@ export async function benchWebhooks(
 ): Promise<{ rows: Row[]; details: Record<string, unknown> }> {
   if (!isWebhooksEnv(env)) throw new Error('the webhooks bench runs in startWebhooksEnv');
   const { receiver } = env;
-  const perLab = Math.floor(scale.labs / 2);
-  const expected = 2 * perLab; // a suspend warning and a suspend per subscribed lab
+  const perKind = Math.floor(scale.labs / 2);
+  const expected = 2 * perKind; // a suspend warning and a suspend per subscribed lab
   const run = Date.now().toString(36);
   const ferret = ferretRate(env);
   const states = async () =>
@@ -307,49 +207,78 @@ export async function benchWebhooks(
       .join(', ') || 'no labs';
   const received = () => new Set(receiver.arrivals.map((a) => a.id)).size;
 
-  // Both labs launched side by side, so their deadlines interleave over the same seconds.
-  console.log(`[${NAME}] launching ${perLab} ${SUBSCRIBED} and ${perLab} ${BASELINE} labs ...`);
+  // Each batch's two labs are launched side by side, so their deadlines interleave.
+  const batches = batchesOf(scale);
+  console.log(
+    `[${NAME}] launching ${perKind} ${SUBSCRIBED} and ${perKind} ${BASELINE} labs in ${batches.length} batches ${fmt(scale.batchEveryMs / 1000)} s apart ...`,
+  );
   let answered = 0;
   const t0 = Date.now();
   const launching = reportEvery(
     NAME,
     10_000,
-    async () => `launching: ${answered}/${2 * perLab} answered; ${await states()}${await ferret()}`,
+    async () =>
+      `launching: ${answered}/${2 * perKind} answered; ${await states()}${await ferret()}`,
   );
-  const [subscribed, baseline] = await Promise.all(
-    [SUBSCRIBED, BASELINE].map((lab) =>
-      launchLabs(
-        env,
-        Array.from({ length: perLab }, (_, i) => `hooks-${run}-${lab}-${i}`),
-        scale.concurrency,
-        { lab, patient: true, onAnswer: () => answered++ },
-      ),
-    ),
-  ).finally(() => launching.stop());
-  const launched = { subscribed: subscribed!, baseline: baseline! };
+  const launched: Record<Kind, string[]> = { subscribed: [], baseline: [] };
+  const batchSeconds: number[] = [];
+  let launchErrors = 0;
+  try {
+    for (const [b, batch] of batches.entries()) {
+      await sleep(t0 + b * scale.batchEveryMs - Date.now());
+      const startedAt = Date.now();
+      await Promise.all(
+        KINDS.map(async (kind) => {
+          const lab = batch.lab(kind);
+          const result = await launchLabs(
+            env,
+            Array.from({ length: batch.count }, (_, i) => `hooks-${run}-${lab}-${i}`),
+            scale.concurrency,
+            { lab, patient: true, onAnswer: () => answered++ },
+          );
+          launched[kind].push(...result.labs.map((l) => l.id));
+          launchErrors += result.errors;
+        }),
+      );
+      batchSeconds.push((Date.now() - startedAt) / 1000);
+      console.log(
+        `[${NAME}] batch ${b + 1}: ${2 * batch.count} launches answered in ${fmt(batchSeconds[b]!, 1)} s (idleTimeout ${formatDuration(batch.idleTimeoutMs)})`,
+      );
+    }
+  } finally {
+    launching.stop();
+  }
   const launchSeconds = (Date.now() - t0) / 1000;
-  const total = launched.subscribed.labs.length + launched.baseline.labs.length;
+  const total = launched.subscribed.length + launched.baseline.length;
   console.log(
-    `[${NAME}] ${total}/${2 * perLab} launches accepted in ${fmt(launchSeconds, 1)} s (${fmt(total / launchSeconds, 1)}/s); the labs go idle`,
+    `[${NAME}] ${total}/${2 * perKind} launches accepted (${launchErrors} errors); the labs go idle`,
   );
 
-  const policy = labPolicyOf(env.config, SUBSCRIBED)!;
-  const waitUntil = Date.now() + policy.idleTimeout + policy.idleSlack + scale.graceMs;
+  // The last batch has the shortest idleTimeout; the earlier ones' deadlines are due with its.
+  const last = labPolicyOf(env.config, batches[batches.length - 1]!.lab(SUBSCRIBED))!;
+  const dueAt = Date.now() + last.idleTimeout + last.idleSlack;
   const waiting = reportEvery(
     NAME,
     10_000,
     async () =>
       `${await states()}; deliveries received ${received()}/${expected}, pending ${await pendingDeliveries(env)}${await ferret()}`,
   );
+  let workflowsSuspended = 0;
+  let moved = { at: dueAt, mark: '' };
   try {
     for (;;) {
-      const suspended = await countStates(env, ['suspended']).then(
+      workflowsSuspended = await countStates(env, ['suspended']).then(
         (counts) => counts.suspended ?? 0,
-        () => 0,
+        () => workflowsSuspended,
       );
-      if (suspended >= total && received() >= expected) break;
-      if (Date.now() > waitUntil) {
-        console.log(`[${NAME}] waited long enough: ${suspended}/${total} labs suspended`);
+      const mark = `${workflowsSuspended} ${received()}`;
+      if (mark !== moved.mark) moved = { at: Math.max(Date.now(), dueAt), mark };
+      if (workflowsSuspended >= total && received() >= expected) break;
+      // A machine that cannot keep up still gets its figures: the wait ends when nothing moves.
+      if (Date.now() - moved.at > STALL_MS || Date.now() > dueAt + scale.maxWaitMs) {
+        console.log(
+          `[${NAME}] stopped waiting: ${workflowsSuspended}/${total} labs suspended, ${received()}/${expected} deliveries received`,
+        );
         break;
       }
       await sleep(2000);
@@ -358,20 +287,25 @@ export async function benchWebhooks(
     waiting.stop();
   }
 
+  // GET /v1/labs reads Mongo's projection, which trails the workflows on a slow database.
+  const suspendedIn = (views: Map<string, LabView>) =>
+    [...views.values()].filter((v) => v.state === 'suspended').length;
+  let views = await labViews(env);
+  for (let i = 0; i < 12 && suspendedIn(views) < workflowsSuspended; i++) {
+    await sleep(5000);
+    views = await labViews(env);
+  }
   const outcomes = {
-    subscribed: await outcomesOf(env, SUBSCRIBED, launched.subscribed.labs),
-    baseline: await outcomesOf(env, BASELINE, launched.baseline.labs),
+    subscribed: launched.subscribed.map((id) => outcomeOf(id, views.get(id), env.config)),
+    baseline: launched.baseline.map((id) => outcomeOf(id, views.get(id), env.config)),
   };
-  const recorded = await recordedDeliveries(
-    env,
-    launched.subscribed.labs.map((l) => l.id),
-  );
+  const recorded = await recordedDeliveries(env, launched.subscribed);
   const result = rowsOf({
     scale,
-    perLab,
+    perKind,
     expected,
-    launchSeconds,
-    launched,
+    launch: { seconds: launchSeconds, batchSeconds, accepted: total, errors: launchErrors },
+    workflowsSuspended,
     outcomes,
     recorded,
     receiver,
@@ -390,17 +324,12 @@ async function pendingDeliveries(env: BenchEnv): Promise<string> {
   return n >= 500 ? '500+' : String(n);
 }
 
-/** The lab's state, the deadline it was suspended against and when, from GET /v1/labs. */
-async function outcomesOf(
-  env: BenchEnv,
-  lab: string,
-  labs: Array<{ id: string }>,
-): Promise<Outcome[]> {
-  const policy = labPolicyOf(env.config, lab)!;
+/** Every lab of the bench's course as GET /v1/labs shows it (pages of 500), by id. */
+async function labViews(env: BenchEnv): Promise<Map<string, LabView>> {
   const views = new Map<string, LabView>();
   let cursor: string | null = null;
   do {
-    const query = `courseId=${encodeURIComponent(COURSE)}&lab=${lab}&limit=500${cursor ? `&cursor=${cursor}` : ''}`;
+    const query = `courseId=${encodeURIComponent(COURSE)}&limit=500${cursor ? `&cursor=${cursor}` : ''}`;
     const answer = await request(`${env.apiUrl}/v1/labs?${query}`, {
       token: env.adminToken,
       timeoutMs: 60_000,
@@ -410,23 +339,26 @@ async function outcomesOf(
     for (const view of page.labs) views.set(view.id, view);
     cursor = page.nextCursor;
   } while (cursor);
-  return labs.map(({ id }) => {
-    const view = views.get(id);
-    if (!view) return { id, state: 'not listed', deadline: null, suspendedAt: null };
-    // The workflow's own rule: idleTimeout + idleSlack after the last activity (its readiness).
-    const lastActivityAt = view.lastActivityAt ? Date.parse(view.lastActivityAt) : null;
-    const deadline = labDeadlines(
-      { lastActivityAt, suspendedAt: null, lifeStartedAt: 0 },
-      policy,
-      0,
-    ).suspendAt;
-    // A suspended lab is deleted deleteAfter after its suspend: deleteAt gives the suspend's ms.
-    const suspendedAt =
-      view.state === 'suspended' && view.deleteAt
-        ? Date.parse(view.deleteAt) - policy.deleteAfter
-        : null;
-    return { id, state: view.state, deadline, suspendedAt };
-  });
+  return views;
+}
+
+/** A lab's state, the deadline it was to be suspended at and when it was, from its view. */
+function outcomeOf(id: string, view: LabView | undefined, config: Config): Outcome {
+  const policy = view && labPolicyOf(config, view.lab);
+  if (!view || !policy) return { id, state: 'not listed', deadline: null, suspendedAt: null };
+  // The workflow's own rule: idleTimeout + idleSlack after the last activity (its readiness).
+  const lastActivityAt = view.lastActivityAt ? Date.parse(view.lastActivityAt) : null;
+  const deadline = labDeadlines(
+    { lastActivityAt, suspendedAt: null, lifeStartedAt: 0 },
+    policy,
+    0,
+  ).suspendAt;
+  // A suspended lab is deleted deleteAfter after its suspend: deleteAt gives the suspend's ms.
+  const suspendedAt =
+    view.state === 'suspended' && view.deleteAt
+      ? Date.parse(view.deleteAt) - policy.deleteAfter
+      : null;
+  return { id, state: view.state, deadline, suspendedAt };
 }
 
 /** Deliveries of the subscribed labs by state, as GET /v1/webhooks/deliveries records them. */
@@ -465,15 +397,16 @@ async function recordedDeliveries(
 
 function rowsOf(input: {
   scale: WebhooksScale;
-  perLab: number;
+  perKind: number;
   expected: number;
-  launchSeconds: number;
-  launched: Record<'subscribed' | 'baseline', Awaited<ReturnType<typeof launchLabs>>>;
-  outcomes: Record<'subscribed' | 'baseline', Outcome[]>;
+  launch: { seconds: number; batchSeconds: number[]; accepted: number; errors: number };
+  /** Lab workflows in `suspended` at the end, from Temporal's visibility. */
+  workflowsSuspended: number;
+  outcomes: Record<Kind, Outcome[]>;
   recorded: Awaited<ReturnType<typeof recordedDeliveries>>;
   receiver: Receiver;
 }): { rows: Row[]; details: Record<string, unknown>; summary: string } {
-  const { perLab, expected, outcomes, recorded, receiver } = input;
+  const { scale, perKind, expected, launch, outcomes, recorded, receiver } = input;
   const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
   const s = (ms: number) => `${fmt(ms / 1000, 2)} s`;
   const tally = (xs: Outcome[]) =>
@@ -489,9 +422,10 @@ function rowsOf(input: {
       ),
     );
   const late = { subscribed: lateness(outcomes.subscribed), baseline: lateness(outcomes.baseline) };
+  const states = { subscribed: tally(outcomes.subscribed), baseline: tally(outcomes.baseline) };
   const suspended = {
-    subscribed: late.subscribed.length,
-    baseline: late.baseline.length,
+    subscribed: states.subscribed.suspended ?? 0,
+    baseline: states.baseline.suspended ?? 0,
   };
 
   // Each event once (a retry repeats its webhook-id); its lag is that of its first arrival.
@@ -538,19 +472,18 @@ function rowsOf(input: {
   const p = (xs: number[], q: number) => percentile(xs, q);
   const p99 = { subscribed: p(late.subscribed, 99), baseline: p(late.baseline, 99) };
   const ratio = (a: number, b: number) => `${fmt(a / b, 2)}x`;
-  const launchErrors = input.launched.subscribed.errors + input.launched.baseline.errors;
-  const accepted = input.launched.subscribed.labs.length + input.launched.baseline.labs.length;
+  const idleTimeouts = batchesOf(scale).map((b) => formatDuration(b.idleTimeoutMs));
   const apiStates = describe(recorded.byState) || 'none';
   const rows = [
     row(
       NAME,
       'labs suspended',
-      `${suspended.subscribed}/${perLab} subscribed`,
+      `${suspended.subscribed}/${perKind} subscribed`,
       'all',
-      suspended.subscribed === perLab && suspended.baseline === perLab,
+      suspended.subscribed === perKind && suspended.baseline === perKind,
       {
-        baseline: `${suspended.baseline}/${perLab} unsubscribed`,
-        notes: `states from GET /v1/labs: subscribed ${describe(tally(outcomes.subscribed))}; baseline ${describe(tally(outcomes.baseline))}; ${accepted} launches accepted in ${fmt(input.launchSeconds, 1)} s (${fmt(accepted / input.launchSeconds, 1)}/s, ${input.scale.concurrency} in flight per lab, ${launchErrors} errors); idleTimeout ${input.scale.idleTimeout}, no heartbeats`,
+        baseline: `${suspended.baseline}/${perKind} unsubscribed`,
+        notes: `states from GET /v1/labs: subscribed ${describe(states.subscribed)}; baseline ${describe(states.baseline)} (lab workflows in suspended: ${input.workflowsSuspended}); ${launch.accepted} launches accepted (${launch.errors} errors) in ${scale.batches} batches ${fmt(scale.batchEveryMs / 1000)} s apart, ${scale.concurrency} in flight per lab, each batch's launches taking ${launch.batchSeconds.map((x) => fmt(x)).join(', ')} s, ${fmt(launch.seconds)} s in all; idleTimeout ${idleTimeouts.join(', ')} by batch, no heartbeats`,
       },
     ),
     row(
@@ -608,15 +541,14 @@ function rowsOf(input: {
       },
     ),
   ];
-  const summary = `suspended ${suspended.subscribed}+${suspended.baseline}/${2 * perLab}; deliveries ${events.length}/${expected}; lag p99 ${s(p(lag, 99))}; lateness p99 ${s(p99.subscribed)} subscribed, ${s(p99.baseline)} unsubscribed; ${suspendTimes.length} suspends in ${s(waveMs)}`;
+  const summary = `suspended ${suspended.subscribed}+${suspended.baseline}/${2 * perKind}; deliveries ${events.length}/${expected}; lag p99 ${s(p(lag, 99))}; lateness p99 ${s(p99.subscribed)} subscribed, ${s(p99.baseline)} unsubscribed; ${suspendTimes.length} suspends in ${s(waveMs)}`;
   return {
     rows,
     summary,
     details: {
-      labs: 2 * perLab,
-      launchSeconds: input.launchSeconds,
-      launchErrors,
-      states: { subscribed: tally(outcomes.subscribed), baseline: tally(outcomes.baseline) },
+      labs: 2 * perKind,
+      launch,
+      states,
       deliveries: {
         expected,
         received: events.length,
