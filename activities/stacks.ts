@@ -2,6 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labNamed } from '../src/config';
+import { ActionDurations } from '../src/openstack/durations';
 import type { Stack, StackRef } from '../src/openstack/types';
 import { pollInterval } from '../src/openstack/wait';
 import { LAB_ID_PATTERN } from '../src/temporal/ids';
@@ -58,15 +59,25 @@ export function createStackActivities(deps: ActivityDeps) {
     minIntervalMs: deps.pollIntervalMs?.min ?? 500,
     maxIntervalMs: deps.pollIntervalMs?.max ?? 10_000,
   });
+  // What creates and resumes have recently taken, so a wait looks near their end (durations.ts).
+  const durations = new ActionDurations();
 
   /**
    * Waits for a stack to leave *_IN_PROGRESS, heartbeating so a stuck worker is noticed; null
    * when Heat answers that the stack does not exist.
    */
-  async function settle(provider: string, ref: StackRef, deadline: number): Promise<Stack | null> {
+  async function settle(
+    provider: string,
+    ref: StackRef,
+    deadline: number,
+    expectedMs?: number,
+  ): Promise<Stack | null> {
     const heat = deps.heat(provider);
     const { minIntervalMs, maxIntervalMs } = poll();
     const started = Date.now();
+    // An action just asked for is in progress: the first look waits for its usual time.
+    if (expectedMs !== undefined)
+      await Context.current().sleep(Math.min(expectedMs * 0.8, Math.max(0, deadline - Date.now())));
     for (;;) {
       const stack = await heat.getStack(ref).catch((err: unknown) => {
         if (isHeatKind(err, 'notFound')) return null;
@@ -138,16 +149,21 @@ export function createStackActivities(deps: ActivityDeps) {
      * its progress only heartbeats.
      */
     async waitForStackCreated(
-      input: StackTarget & { generation: number; deadline: number },
+      input: StackTarget & { generation: number; deadline: number; lab?: string },
     ): Promise<StackInfo> {
       const ctx = Context.current();
       const heat = deps.heat(input.provider);
       const hasLabDocument = LAB_ID_PATTERN.test(input.labId);
+      const kind = `create:${input.provider}:${input.lab ?? ''}`;
+      const started = Date.now();
+      // A retried wait (a worker that died) has no idea how far the create is: it looks at once.
+      const firstAttempt = ctx.info.attempt === 1;
       try {
         const stack = await heat.waitForStackStatus(input.stack, ['CREATE_COMPLETE'], {
           deadline: input.deadline,
           signal: ctx.cancellationSignal,
           ...poll(),
+          expectedMs: () => (firstAttempt ? durations.expected(kind) : undefined),
           onPoll: () => ctx.heartbeat(),
           onProgress: async (progress) => {
             ctx.heartbeat(progress);
@@ -160,6 +176,7 @@ export function createStackActivities(deps: ActivityDeps) {
             );
           },
         });
+        if (firstAttempt) durations.record(kind, Date.now() - started);
         return stackInfo(stack);
       } catch (err) {
         if (isHeatKind(err, 'timeout') && Date.now() >= input.deadline) {
@@ -259,7 +276,15 @@ export function createStackActivities(deps: ActivityDeps) {
       if (!['SUSPEND_COMPLETE', 'SUSPEND_FAILED', 'RESUME_FAILED'].includes(settled.status))
         return stackInfo(settled);
       await heat.resumeStack(input.stack).catch((err) => Promise.reject(asActivityFailure(err)));
-      const done = await settle(input.provider, input.stack, input.deadline);
+      const kind = `resume:${input.provider}`;
+      const asked = Date.now();
+      const done = await settle(
+        input.provider,
+        input.stack,
+        input.deadline,
+        durations.expected(kind),
+      );
+      if (done?.status === 'RESUME_COMPLETE') durations.record(kind, Date.now() - asked);
       if (isGone(done) || stuckInProgress(done)) return null;
       if (done.status !== 'RESUME_COMPLETE') {
         throw ApplicationFailure.retryable(

@@ -173,7 +173,7 @@ export async function benchLaunchStorm(
       '<= 100 ms',
       percentile(lat, 99) <= 100,
       {
-        notes: `p50 ${fmt(percentile(lat, 50))} ms; ${launched.errors} errors; all ${scale.labs} sent at once (update-with-start per launch)`,
+        notes: `p50 ${fmt(percentile(lat, 50))} ms; ${launched.errors} errors; all ${scale.labs} sent at once (a workflow start per new lab, answered without waiting for the worker)`,
       },
     ),
     row(storm, 'launches accepted/s', `${fmt(acceptedPerSecond, 1)}/s`, 'report', undefined),

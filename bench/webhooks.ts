@@ -23,7 +23,7 @@ import type { DeliveryState } from '../src/store';
 import type { LabEvent } from '../workflows/events';
 import { labDeadlines } from '../workflows/policy';
 import { COURSE, countStates, ferretRate, launchLabs, startBenchEnv, type BenchEnv } from './env';
-import { percentile, request } from './http';
+import { percentile, request, requestPatiently } from './http';
 import { reportEvery, sleep } from './progress';
 import { fmt, row, type Row } from './report';
 
@@ -330,7 +330,8 @@ async function labViews(env: BenchEnv): Promise<Map<string, LabView>> {
   let cursor: string | null = null;
   do {
     const query = `courseId=${encodeURIComponent(COURSE)}&limit=500${cursor ? `&cursor=${cursor}` : ''}`;
-    const answer = await request(`${env.apiUrl}/v1/labs?${query}`, {
+    // A FerretDB overloaded by the wave answers 503 for a while: asked again, not a failed run.
+    const answer = await requestPatiently(`${env.apiUrl}/v1/labs?${query}`, {
       token: env.adminToken,
       timeoutMs: 60_000,
     });

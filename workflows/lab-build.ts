@@ -87,6 +87,7 @@ export abstract class LabBuild extends LabCore {
         const complete = await this.waitUnlessDeleted(() =>
           waitActivities.waitForStackCreated({
             labId: this.snapshot.labId,
+            lab: this.snapshot.lab,
             provider,
             stack: created,
             generation,

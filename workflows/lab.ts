@@ -19,6 +19,7 @@ import {
   INVALID_STATE_ERROR,
   LAB_ACTION_UPDATES,
   labStatusQuery,
+  launchLabSignal,
   launchLabUpdate,
   runChecksUpdate,
   type LabActionInput,
@@ -47,6 +48,7 @@ class LabRun extends LabChecks {
       this.onLaunch();
       return this.snapshot;
     });
+    setHandler(launchLabSignal, () => this.onLaunch());
     const accept = (action: LabAction) => ({
       handler: (_input: LabActionInput) => {
         this.intents.add(action);

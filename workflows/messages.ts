@@ -24,6 +24,11 @@ export interface HeartbeatInput {
 
 /** Launch, resume, or retry: whatever brings the lab to ready. Answers at once with the state. */
 export const launchLabUpdate = defineUpdate<LabSnapshot, [LaunchLabInput]>('launchLab');
+/**
+ * The same as a signal, which the API sends to a running lab (lab-client.ts requestLaunch): Temporal accepts it durably
+ * without waiting for a workflow task, so a launch is answered whatever the worker's load.
+ */
+export const launchLabSignal = defineSignal<[LaunchLabInput]>('launch');
 export const suspendLabUpdate = defineUpdate<LabSnapshot, [LabActionInput]>('suspendLab');
 export const resetLabUpdate = defineUpdate<LabSnapshot, [LabActionInput]>('resetLab');
 export const deleteLabUpdate = defineUpdate<LabSnapshot, [LabActionInput]>('deleteLab');

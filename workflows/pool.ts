@@ -237,6 +237,7 @@ class PoolRun {
       });
       const complete = await waitActivities.waitForStackCreated({
         ...target,
+        lab: this.input.lab,
         stack: slot.stack,
         generation: slot.generation,
         deadline,

@@ -65,6 +65,11 @@ export interface WaitOptions {
   maxIntervalMs?: number;
   /** Resources are listed for onProgress at most this often (ms; default 3 s): a Heat call each. */
   progressEveryMs?: number;
+  /**
+   * How long the action usually takes (ms), when known: the first look is then taken near it
+   * rather than at once, and none before (see ActionDurations). Asked before each pause.
+   */
+  expectedMs?: () => number | undefined;
 }
 
 export interface HeatClient {

@@ -14,6 +14,9 @@ const DEFAULT_MAX_INTERVAL_MS = 10_000;
  */
 const DEFAULT_PROGRESS_EVERY_MS = 3_000;
 
+/** Until this share of an action's expected time has passed, asking Heat is a wasted call. */
+const EXPECTED_SHARE = 0.8;
+
 /** The next poll comes after this share of the time waited so far (within min and max). */
 const POLL_SHARE_OF_ELAPSED = 0.2;
 
@@ -67,6 +70,22 @@ export async function waitForStackStatus(
     }
   };
 
+  const pauseBefore = (elapsed: number): number => {
+    const expected = options.expectedMs?.();
+    const interval = pollInterval(elapsed, minInterval, maxInterval);
+    return expected === undefined
+      ? interval
+      : Math.max(interval, expected * EXPECTED_SHARE - elapsed);
+  };
+  // With an expectation, the first look waits for it: an action Heat has just accepted is in
+  // progress (a failure at once is seen at that first look, a few seconds later).
+  if (options.expectedMs?.() !== undefined) {
+    options.onPoll?.();
+    await sleep(
+      Math.min(pauseBefore(0), Math.max(0, options.deadline - Date.now())),
+      options.signal,
+    );
+  }
   for (;;) {
     options.signal?.throwIfAborted();
     options.onPoll?.();
@@ -112,7 +131,6 @@ export async function waitForStackStatus(
         { ...details, lastStatus, cause: lastError },
       );
     }
-    const interval = pollInterval(Date.now() - started, minInterval, maxInterval);
-    await sleep(Math.min(interval, remaining), options.signal);
+    await sleep(Math.min(pauseBefore(Date.now() - started), remaining), options.signal);
   }
 }

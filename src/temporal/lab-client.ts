@@ -1,10 +1,16 @@
-import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import {
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+} from '@temporalio/client';
 import {
   capacityFreedSignal,
   heartbeatSignal,
   LAB_ACTION_UPDATES,
   LAB_WORKFLOW_TYPE,
   labStatusQuery,
+  launchLabSignal,
   launchLabUpdate,
   runChecksUpdate,
   type LabWorkflowInput,
@@ -30,24 +36,15 @@ export interface LaunchRequest {
   lab: string;
 }
 
-/**
- * Launches (or resumes, or retries) a learner's lab. Update-with-start makes start-or-deliver
- * atomic: concurrent launches of one lab reach one workflow (and so one stack), a closed lab
- * starts a new life under the same id, and the answer is the lab's state after accepting.
- */
-export async function launchLab(
-  client: Client,
-  taskQueue: string,
-  request: LaunchRequest,
-): Promise<LabSnapshot> {
+/** How a lab's workflow is started: the same for both forms of a launch. */
+function startOptions(taskQueue: string, request: LaunchRequest) {
   const labId = labIdFor(request.courseId, request.learnerId, request.lab);
   const args: [LabWorkflowInput] = [{ version: 1, labId, ...request }];
-  const start = new WithStartWorkflowOperation(LAB_WORKFLOW_TYPE, {
+  return {
     workflowId: labId,
     taskQueue,
     args,
-    workflowIdConflictPolicy: 'USE_EXISTING',
-    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE' as const,
     typedSearchAttributes: [
       { key: LabStateKey, value: 'queued' },
       { key: CourseIdKey, value: request.courseId },
@@ -55,6 +52,57 @@ export async function launchLab(
       { key: LabNameKey, value: request.lab },
     ],
     staticSummary: `Lab ${request.lab} of learner ${request.learnerId} in ${request.courseId}`,
+  };
+}
+
+/**
+ * Launches (or resumes, or retries) a learner's lab, as the API does, without waiting for a
+ * worker: a start of its workflow, or, when it runs already, a `launch` signal to it. Both are
+ * accepted durably by Temporal at once; one lab id has at most one running workflow, so
+ * concurrent launches reach one workflow (and one stack), and a closed lab (deleted) starts a
+ * new life under the same id. `started` says which happened: a new workflow is `queued`, so the
+ * caller needs no read to answer (a storm of first launches costs the database nothing here).
+ * (Signal-with-start does the same in one call, but its client does not say whether it started.)
+ */
+export async function requestLaunch(
+  client: Client,
+  taskQueue: string,
+  request: LaunchRequest,
+): Promise<{ labId: string; started: boolean }> {
+  const options = startOptions(taskQueue, request);
+  const labId = options.workflowId;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.workflow.start(LAB_WORKFLOW_TYPE, {
+        ...options,
+        workflowIdConflictPolicy: 'FAIL',
+      });
+      return { labId, started: true };
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    try {
+      await client.workflow.getHandle(labId).signal(launchLabSignal, { version: 1 });
+      return { labId, started: false };
+    } catch (err) {
+      // It ended between the two calls (a deleted lab's last moment): start it again.
+      if (!isNoSuchLab(err) || attempt >= 3) throw err;
+    }
+  }
+}
+
+/**
+ * The same launch, answered by the workflow itself (update-with-start): the lab's state after it
+ * accepted, once a worker has run a workflow task. Tests use it to get the snapshot in one call.
+ */
+export async function launchLab(
+  client: Client,
+  taskQueue: string,
+  request: LaunchRequest,
+): Promise<LabSnapshot> {
+  const start = new WithStartWorkflowOperation(LAB_WORKFLOW_TYPE, {
+    ...startOptions(taskQueue, request),
+    workflowIdConflictPolicy: 'USE_EXISTING',
   });
   return client.workflow.executeUpdateWithStart(launchLabUpdate, {
     args: [{ version: 1 }],

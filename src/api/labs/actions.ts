@@ -5,8 +5,8 @@ import { labIdFor } from '../../temporal/ids';
 import {
   isLabRunning,
   isNoSuchLab,
-  launchLab,
   requestLabAction,
+  requestLaunch,
   type LaunchRequest,
 } from '../../temporal/lab-client';
 import { INVALID_STATE_ERROR } from '../../../workflows/messages';
@@ -17,15 +17,25 @@ import type { ApiServices } from '../services';
 import type { Principal } from '../auth/principal';
 
 /**
- * Launch: update-with-start, so concurrent launches of one lab reach one workflow (across API
- * processes too); within this process they are coalesced into one call and one follow-up.
+ * Launch: a start of the lab's workflow or a signal to it (lab-client.ts requestLaunch), so
+ * concurrent launches of one lab reach one workflow (across API processes too) and the answer
+ * never waits for a worker; within this process concurrent launches of one lab are coalesced
+ * into one call and one follow-up. Answers with the lab as it is now: `null` for a new workflow
+ * (a new lab, or a deleted one starting a new life: `queued`), else its projection, read after
+ * the signal; `GET /v1/labs/{id}?wait=` follows it from there.
  */
-export function launch(api: ApiServices, request: LaunchRequest): Promise<LabSnapshot> {
+export async function launch(
+  api: ApiServices,
+  request: LaunchRequest,
+): Promise<LabDocument | null> {
   const { client, taskQueue } = api.ctx.temporal;
   const labId = labIdFor(request.courseId, request.learnerId, request.lab);
-  return api.launches.run(labId, () =>
-    api.deps.temporal('launch', () => launchLab(client, taskQueue, request)),
+  const { started } = await api.launches.run(labId, () =>
+    api.deps.temporal('launch', () => requestLaunch(client, taskQueue, request)),
   );
+  if (started) return null;
+  const doc = await api.deps.mongo('read lab', () => api.ctx.store.labs.get(labId));
+  return doc && doc.state !== 'deleted' ? doc : null;
 }
 
 /**

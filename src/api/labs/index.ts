@@ -22,7 +22,7 @@ import {
   listLabsQuery,
   type LabView,
 } from './schema';
-import { viewOfDocument, viewOfSnapshot } from './views';
+import { viewAfterLaunch, viewOfDocument, viewOfSnapshot } from './views';
 
 /** A heartbeat token lives as long as the lab's life can: maxLifetime, or a year without one. */
 const HEARTBEAT_TOKEN_DEFAULT_MS = 365 * 24 * 3_600_000;
@@ -114,13 +114,13 @@ export function labRoutes(api: ApiServices): AnyRoute[] {
       async handle(koa, { body }) {
         const policy = labNamed(config, body.lab);
         if (!policy) throw unknownLab(body.lab);
-        const snapshot = await launch(api, body);
-        const lab = await viewOfSnapshot(api, snapshot);
+        const labId = labIdFor(body.courseId, body.learnerId, body.lab);
+        const lab = await viewAfterLaunch(api, labId, body, await launch(api, body));
         const heartbeatToken = api.heartbeatTokens.issue(
-          snapshot.labId,
+          labId,
           policy.maxLifetime ?? HEARTBEAT_TOKEN_DEFAULT_MS,
         );
-        koa.status = snapshot.state === 'ready' ? 200 : 202;
+        koa.status = lab.state === 'ready' ? 200 : 202;
         koa.body = { ...lab, heartbeatToken };
       },
     }),

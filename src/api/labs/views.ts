@@ -1,4 +1,5 @@
 import type { LabDocument } from '../../store';
+import type { LaunchRequest } from '../../temporal/lab-client';
 import type { LabSnapshot } from '../../../workflows/state';
 import type { ApiServices } from '../services';
 import { presentLab, recordFromDocument, recordFromSnapshot } from './presenter';
@@ -33,6 +34,44 @@ export async function viewsOfDocuments(api: ApiServices, docs: LabDocument[]): P
       activityOf(api, doc._id, stored.get(doc._id)),
       api.ctx.config,
     ),
+  );
+}
+
+/**
+ * The lab a launch was just signalled to: its projection, or (none yet, or a deleted lab that
+ * starts a new life) a lab `queued` now.
+ */
+export async function viewAfterLaunch(
+  api: ApiServices,
+  labId: string,
+  request: LaunchRequest,
+  doc: LabDocument | null,
+): Promise<LabView> {
+  const now = new Date();
+  const record = doc
+    ? recordFromDocument(doc)
+    : {
+        id: labId,
+        ...request,
+        state: 'queued' as const,
+        provider: null,
+        stack: null,
+        outputs: {},
+        progress: null,
+        error: null,
+        createdAt: now,
+        updatedAt: now,
+        lifeStartedAt: now,
+        readyAt: null,
+        suspendedAt: null,
+        fromPool: false,
+        statusReason: null,
+      };
+  // The launch itself is learner activity (the workflow counts it so too).
+  return presentLab(
+    record,
+    Math.max(activityOf(api, labId, null) ?? 0, now.getTime()),
+    api.ctx.config,
   );
 }
 

@@ -1,5 +1,4 @@
 import { SecretBox } from '../../secrets/envelope';
-import type { LabSnapshot } from '../../../workflows/state';
 import { Coalescer } from '../../util/coalesce';
 import { HeartbeatTokens } from '../auth/heartbeat-token';
 import { TerminalTokens } from '../auth/terminal-token';
@@ -40,7 +39,7 @@ export interface ApiServices {
   watcher: LabWatcher;
   secretBox: SecretBox;
   /** Concurrent launches of one lab, sent to Temporal as one call and one follow-up. */
-  launches: Coalescer<LabSnapshot>;
+  launches: Coalescer<{ labId: string; started: boolean }>;
 }
 
 export function createServices(ctx: ApiContext, options: ApiOptions = {}): ApiServices {
