@@ -137,7 +137,7 @@ export async function benchLaunchStorm(
     ferretBefore !== undefined && ferretAfter !== undefined
       ? (ferretAfter - ferretBefore) / wall
       : undefined;
-  const limits = `CPU cores over the storm: ${describeCpu(cores)}${ferretOps !== undefined ? `; FerretDB ${fmt(ferretOps)} requests/s` : ''}; Heat poll interval backs off 1 s..10 s (activity default)`;
+  const limits = `CPU cores over the storm: ${describeCpu(cores)}${ferretOps !== undefined ? `; FerretDB ${fmt(ferretOps)} requests/s` : ''}; Heat polled from 500 ms (then a fifth of the time waited, up to 10 s), or near the usual time of the action once a few were seen (activities/stacks.ts)`;
   console.log(
     `[launch storm] ${ready.reached}/${ids.length} ready; overhead p50 ${fmt(percentile(overheads, 50))} ms p99 ${fmt(percentile(overheads, 99))} ms; ${limits}`,
   );

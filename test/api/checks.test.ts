@@ -127,10 +127,13 @@ describe('graded checks: scripts run on the learner’s lab over SSH', () => {
     const list = await t.service.get<{ checks: Run[] }>(`/v1/labs/${id}/checks?limit=2`);
     expect(list.data.checks.map((r) => r.id)).toEqual([full.id, partial.id]);
     // The audit trail has one line per run with its score; the history only ids and scores.
-    const events = await t.service.get<{ events: Array<{ reason: string }> }>(
-      `/v1/labs/${id}/events?limit=50`,
-    );
-    expect(events.data.events.map((e) => e.reason)).toContain(`checks ${full.id}: passed (3/3)`);
+    // The run's audit line follows its result (the workflow writes it once the run is recorded).
+    await eventually('the run in the audit trail', async () => {
+      const events = await t.service.get<{ events: Array<{ reason: string }> }>(
+        `/v1/labs/${id}/events?limit=50`,
+      );
+      return events.data.events.some((e) => e.reason === `checks ${full.id}: passed (3/3)`);
+    });
     const { data: connection } = await t.service.get<Connection>(`/v1/labs/${id}/connection`);
     const recorded = await lab.client.workflow.getHandle(id).fetchHistory();
     // Three runs of a lab's checks, for the replay test (test/workflow/durability.test.ts).

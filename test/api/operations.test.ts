@@ -128,11 +128,18 @@ describe('operations: OpenAPI, metrics, dependencies down', () => {
       };
       expect(answers).toEqual({ get: 503, heartbeat: 503, launch: 503, readyz: 503 });
 
-      // Temporal up, no worker on the task queue: the launch update is never accepted.
+      // Temporal up, no worker on the task queue: a launch needs none (Temporal takes the
+      // workflow's start at once: 202 queued), but an action is an update its validator must
+      // accept, which never happens: 503 within the API's Temporal deadline.
       const noWorker = await startApiEnv({}, { deadlines: { temporalMs: 1_000 } }, lab);
       try {
+        const launched = await noWorker.service.post<{ id: string; state: string }>(
+          '/v1/labs',
+          launch,
+        );
+        expect([launched.status, launched.data.state]).toEqual([202, 'queued']);
         const started = Date.now();
-        const res = await noWorker.service.post('/v1/labs', launch);
+        const res = await noWorker.service.post(`/v1/labs/${launched.data.id}/suspend`);
         expect(res.status).toBe(503);
         expect(res.data.error.message).toContain('temporal');
         expect(Date.now() - started).toBeLessThan(5_000);
