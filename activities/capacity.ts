@@ -89,12 +89,22 @@ export function createCapacityActivities(deps: ActivityDeps) {
       labId: string;
       candidates: string[];
       queueAs: string[];
+      /**
+       * False when the lab cannot be in the queue (it has not been queued since its last
+       * reservation): nothing to remove from it. Absent (older callers): it may be.
+       */
+      mayBeQueued?: boolean;
     }): Promise<string | null> {
+      // Each request counts: FerretDB is what a launch storm waits for (docs/benchmarks.md).
+      const leaveQueue = () =>
+        input.mayBeQueued === false ? Promise.resolve() : deps.store.capacity.dequeue(input.labId);
       const held = await deps.store.capacity.holderOf(input.labId);
       if (held && input.candidates.includes(held)) {
-        await deps.store.capacity.dequeue(input.labId);
+        await leaveQueue();
         return held;
       }
+      // Until the first reservation attempt, the lookup above stands: no slot is held.
+      let knownFree = held === null;
       for (const provider of input.candidates) {
         // First come, first served: take a slot only if fewer labs wait ahead than slots are free.
         // Unlimited capacity (-1) never queues: nothing to count (two fewer requests per launch).
@@ -110,8 +120,18 @@ export function createCapacityActivities(deps: ActivityDeps) {
           const aheadNow = await deps.store.capacity.waitingAhead(input.labId, provider);
           if (aheadNow >= free) continue;
         } else if (ahead >= free) continue;
-        if (await deps.store.capacity.reserve(provider, input.labId, limitOf(provider))) {
-          await deps.store.capacity.dequeue(input.labId);
+        const noSlotHeld = knownFree;
+        knownFree = false;
+        if (
+          await deps.store.capacity.reserve(
+            provider,
+            input.labId,
+            limitOf(provider),
+            now(),
+            noSlotHeld,
+          )
+        ) {
+          await leaveQueue();
           return provider;
         }
       }

@@ -75,8 +75,11 @@ export function createProjectionActivities(deps: ActivityDeps) {
     async currentPolicy(input: {
       labId: string;
       lab: string;
+      /** False: the caller needs the policy only (a build), so the activity is not read. */
+      withActivity?: boolean;
     }): Promise<{ policy: LabPolicy | null; lastActivityAt: number | null }> {
-      const last = await deps.store.activity.lastActivityAt(input.labId);
+      const last =
+        input.withActivity === false ? null : await deps.store.activity.lastActivityAt(input.labId);
       return {
         policy: labPolicyOf(deps.config, input.lab),
         lastActivityAt: last ? last.getTime() : null,

@@ -179,6 +179,18 @@ export async function benchLaunchStorm(
     row(storm, 'launches accepted/s', `${fmt(acceptedPerSecond, 1)}/s`, 'report', undefined),
     row(
       storm,
+      'MongoDB requests / launch',
+      ferretBefore !== undefined && ferretAfter !== undefined
+        ? fmt((ferretAfter - ferretBefore) / Math.max(1, ids.length), 1)
+        : 'n/a (not FerretDB)',
+      'report',
+      undefined,
+      {
+        notes: `FerretDB's request counter over the storm (the API's, the worker's and the bench's own: one find of the labs' states every poll until all are ready), over ${ids.length} launches`,
+      },
+    ),
+    row(
+      storm,
       'Heat API calls / launch',
       fmt(counts.heat / Math.max(1, ids.length), 1),
       'report',

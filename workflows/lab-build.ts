@@ -35,7 +35,7 @@ export abstract class LabBuild extends LabCore {
    * next provider tried; with none left the lab is `failed`.
    */
   protected async build(building: 'launching' | 'resetting' | 'resuming'): Promise<void> {
-    const { policy } = await this.refreshPolicy();
+    const { policy } = await this.refreshPolicy({ activity: false });
     if (!policy) {
       const error = {
         code: 'unknown_lab',
@@ -186,10 +186,14 @@ export abstract class LabBuild extends LabCore {
         labId: this.snapshot.labId,
         candidates,
         queueAs: all,
+        mayBeQueued: this.mayBeQueued,
       });
+      // A reservation that found no room has put the lab in the queue.
+      this.mayBeQueued = provider === null;
       if (provider) return provider;
       if (!mayQueue) {
         await storeActivities.leaveQueue({ labId: this.snapshot.labId });
+        this.mayBeQueued = false;
         return null;
       }
       if (this.snapshot.state !== 'queued') {

@@ -114,6 +114,11 @@ export abstract class LabCore {
    * it), and the deletion deadline the last delete warning was for (re-armed when it moves).
    */
   protected warned: { suspendAt: number; deleteFor: number };
+  /**
+   * Whether the lab may be waiting in the capacity queue: not after a reservation, unknown (so
+   * true) in a run that continued another.
+   */
+  protected mayBeQueued: boolean;
   /** The state the lab was in before the current one (null: unknown, as after continue-as-new). */
   protected enteredFrom: LabState | null;
 
@@ -144,6 +149,7 @@ export abstract class LabCore {
     this.suspendingSince = carried?.suspendingSince;
     this.warned = carried?.warned ?? { suspendAt: 0, deleteFor: 0 };
     this.enteredFrom = carried?.enteredFrom ?? null;
+    this.mayBeQueued = carried !== undefined;
     // Projection writes are ordered by seq; a new life of a deleted lab (a new run) must write
     // over the old life's document, so a fresh run starts from its start time in ms, which is
     // above any seq an earlier life reached (each transition takes at least a millisecond).
@@ -156,11 +162,16 @@ export abstract class LabCore {
    * The lab's current policy. A lab removed from the configuration keeps its last known one
    * (carried over continue-as-new); null only for a lab the workflow never had a policy for.
    */
-  protected async refreshPolicy(): Promise<{
+  protected async refreshPolicy(options: { activity?: boolean } = {}): Promise<{
     policy: LabPolicy | null;
     lastActivityAt: number | null;
   }> {
-    const input = { labId: this.snapshot.labId, lab: this.snapshot.lab };
+    const input = {
+      labId: this.snapshot.labId,
+      lab: this.snapshot.lab,
+      // A build needs no learner activity: one MongoDB read fewer per launch.
+      ...(options.activity === false ? { withActivity: false } : {}),
+    };
     const current = patched(POLICY_READ_ACTIVITY)
       ? await storeActivities.currentPolicy(input)
       : await legacyLocalActivities.currentPolicy(input);

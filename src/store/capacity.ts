@@ -53,9 +53,13 @@ export class CapacityStore {
     holder: string,
     limit: number,
     now = new Date(),
+    /** The caller has just looked (`holderOf`) and found no slot: no second look. */
+    knownFree = false,
   ): Promise<boolean> {
-    const held = await this.holders.findOne({ _id: holder });
-    if (held) return held.provider === provider;
+    if (!knownFree) {
+      const held = await this.holders.findOne({ _id: holder });
+      if (held) return held.provider === provider;
+    }
     if (limit === 0) return false;
     if (limit < 0) return this.claim(holder, provider, `${provider}/u-${holder}`, now);
     const taken = new Set(
