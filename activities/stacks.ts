@@ -163,6 +163,10 @@ export function createStackActivities(deps: ActivityDeps) {
           deadline: input.deadline,
           signal: ctx.cancellationSignal,
           ...poll(),
+          // A create is polled half as often as a resume (once a second by default) until its
+          // usual time is known: a 5 s create polled every half second cost ten calls.
+          minIntervalMs: 2 * poll().minIntervalMs,
+          justAsked: firstAttempt,
           expectedMs: () => (firstAttempt ? durations.expected(kind) : undefined),
           onPoll: () => ctx.heartbeat(),
           onProgress: async (progress) => {

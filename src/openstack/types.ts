@@ -70,6 +70,8 @@ export interface WaitOptions {
    * rather than at once, and none before (see ActionDurations). Asked before each pause.
    */
   expectedMs?: () => number | undefined;
+  /** The action was asked for a moment ago: looking at once would only see it in progress. */
+  justAsked?: boolean;
 }
 
 export interface HeatClient {

@@ -47,13 +47,16 @@ export async function waitForStackStatus(
   let lastError: unknown;
 
   const progressEvery = options.progressEveryMs ?? DEFAULT_PROGRESS_EVERY_MS;
-  let listedAt = -Infinity;
+  // The first listing comes one progress interval in: before it, nothing is done to report.
+  let listedAt = started;
   /** `finished`: the stack reached its target, so every resource listed before is done. */
   const report = async (stack: Stack, finished: boolean): Promise<void> => {
     if (!options.onProgress) return;
     let progress: StackProgress;
     if (finished && lastProgress) {
       progress = { done: lastProgress.total, total: lastProgress.total };
+    } else if (finished) {
+      return; // Finished before any listing: there is no progress left to show.
     } else {
       if (!finished && Date.now() - listedAt < progressEvery) return;
       listedAt = Date.now();
@@ -78,8 +81,9 @@ export async function waitForStackStatus(
       : Math.max(interval, expected * EXPECTED_SHARE - elapsed);
   };
   // With an expectation, the first look waits for it: an action Heat has just accepted is in
-  // progress (a failure at once is seen at that first look, a few seconds later).
-  if (options.expectedMs?.() !== undefined) {
+  // progress (a failure at once is seen at that first look, a few seconds later). So does one
+  // asked for just now: its first look comes one interval in.
+  if (options.expectedMs?.() !== undefined || options.justAsked) {
     options.onPoll?.();
     await sleep(
       Math.min(pauseBefore(0), Math.max(0, options.deadline - Date.now())),
