@@ -18,6 +18,7 @@ import {
 } from './env';
 import { percentile, request } from './http';
 import { fmt, row, type Row } from './report';
+import { describeLatencies, workerLatencies } from './worker-process';
 
 export interface StormScale {
   labs: number;
@@ -109,6 +110,7 @@ export async function benchLaunchStorm(
 
   await env.emulator.admin.resetRequestCounts();
   const ferretBefore = await ferretRequests(env);
+  const workerBefore = await env.worker?.metrics().catch(() => undefined);
   const cpu = new CpuWindow(cpuPids(env));
   const run = Date.now().toString(36);
   console.log(`[launch storm] ${scale.labs} launches at once ...`);
@@ -122,6 +124,11 @@ export async function benchLaunchStorm(
   const ready = await waitForState(env, ids, 'ready', scale.waitMs);
   const cores = cpu.cores();
   const ferretAfter = await ferretRequests(env);
+  const workerAfter = await env.worker?.metrics().catch(() => undefined);
+  const tasks =
+    workerBefore !== undefined && workerAfter !== undefined
+      ? workerLatencies(workerBefore, workerAfter)
+      : undefined;
   const counts = await env.emulator.admin.requestCounts();
   const readyAt = await transitionTimes(env, ids, 'ready', t0);
   const overheads: number[] = [];
@@ -177,6 +184,20 @@ export async function benchLaunchStorm(
       },
     ),
     row(storm, 'launches accepted/s', `${fmt(acceptedPerSecond, 1)}/s`, 'report', undefined),
+    row(
+      storm,
+      'workflow-task latency p50 / p99',
+      tasks
+        ? `<= ${tasks.workflowTaskScheduleToStartP50} + ${tasks.workflowTaskExecutionP50} / ${tasks.workflowTaskScheduleToStartP99} + ${tasks.workflowTaskExecutionP99} ms`
+        : 'n/a (worker in process)',
+      'report',
+      undefined,
+      {
+        notes: tasks
+          ? `schedule-to-start + execution, from the worker process's metrics over the storm (bucket upper bounds): ${describeLatencies(tasks)}`
+          : 'the worker runs in the bench process: no metrics of its own',
+      },
+    ),
     row(
       storm,
       'MongoDB requests / launch',

@@ -115,7 +115,9 @@ export async function startWorkerProcess(options: {
 /** Where a worker's time went between two scrapes of its metrics (p99s are bucket bounds). */
 export interface WorkerLatencies {
   workflowTasks: number;
+  workflowTaskScheduleToStartP50: number;
   workflowTaskScheduleToStartP99: number;
+  workflowTaskExecutionP50: number;
   workflowTaskExecutionP99: number;
   activityScheduleToStartP99: number;
   /** Activity execution p50 and p99 by activity type. */
@@ -141,6 +143,11 @@ export function workerLatencies(before: string, after: string): WorkerLatencies 
   const execution = quantile('temporal_workflow_task_execution_latency', 0.99);
   return {
     workflowTasks: execution.count,
+    workflowTaskScheduleToStartP50: quantile(
+      'temporal_workflow_task_schedule_to_start_latency',
+      0.5,
+    ).bound,
+    workflowTaskExecutionP50: quantile('temporal_workflow_task_execution_latency', 0.5).bound,
     workflowTaskScheduleToStartP99: quantile(
       'temporal_workflow_task_schedule_to_start_latency',
       0.99,
