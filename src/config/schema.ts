@@ -344,8 +344,13 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Pauses between attempts (a Retry-After longer than the pause is honoured); then it fails. */
       retrySchedule: z.array(duration).default(() => [...DEFAULT_RETRY_SCHEDULE]),
-      /** One attempt's deadline: connect, send, and the answer's status line. */
-      timeout: positiveDuration.default(DEFAULT_WEBHOOK_DELIVERY.timeout),
+      /**
+       * One attempt's deadline: connect, send, and the answer's status line. At most a minute:
+       * the attempt's activity has three (workflows/webhook-delivery.ts).
+       */
+      timeout: positiveDuration
+        .refine((ms) => ms <= 60_000, 'must be at most 1m')
+        .default(DEFAULT_WEBHOOK_DELIVERY.timeout),
       /** Hosts plain http may reach besides loopback addresses (services inside the cluster). */
       internalHosts: z.array(z.string().min(1)).default([]),
     })
