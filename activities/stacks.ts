@@ -63,6 +63,35 @@ export function createStackActivities(deps: ActivityDeps) {
   const durations = new ActionDurations();
 
   /**
+   * Seals the secret outputs of a stack into the secrets store and returns the others (the only
+   * ones that reach the workflow). The secret names come from the workflow's last known policy,
+   * else the configuration; for a lab known to neither, every output is secret.
+   */
+  async function sealOutputs(
+    input: { labId: string; lab: string; generation: number; secretOutputs?: string[] },
+    outputs: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    const names = input.secretOutputs ?? labNamed(deps.config, input.lab)?.secretOutputs;
+    const isSecret = (key: string) => (names ? names.includes(key) : true);
+    const publicOutputs: Record<string, unknown> = {};
+    const sealed: Record<string, ReturnType<ActivityDeps['secretBox']['seal']>> = {};
+    for (const [key, value] of Object.entries(outputs)) {
+      if (isSecret(key)) {
+        if (value !== null && value !== undefined) {
+          sealed[key] = deps.secretBox.seal(
+            typeof value === 'string' ? value : JSON.stringify(value),
+            { labId: input.labId, generation: input.generation, name: key },
+          );
+        }
+      } else {
+        publicOutputs[key] = value;
+      }
+    }
+    await deps.store.secrets.put(input.labId, input.generation, sealed, deps.now?.() ?? new Date());
+    return publicOutputs;
+  }
+
+  /**
    * Waits for a stack to leave *_IN_PROGRESS, heartbeating so a stuck worker is noticed; null
    * when Heat answers that the stack does not exist.
    */
@@ -149,8 +178,17 @@ export function createStackActivities(deps: ActivityDeps) {
      * its progress only heartbeats.
      */
     async waitForStackCreated(
-      input: StackTarget & { generation: number; deadline: number; lab?: string },
-    ): Promise<StackInfo> {
+      input: StackTarget & {
+        generation: number;
+        deadline: number;
+        lab?: string;
+        /**
+         * Also read the outputs from the stack Heat answered CREATE_COMPLETE with (sealing the
+         * secret ones, as readOutputs does): the lab needs no second call and no second activity.
+         */
+        withOutputs?: { secretOutputs?: string[] };
+      },
+    ): Promise<StackInfo & { outputs?: Record<string, unknown> }> {
       const ctx = Context.current();
       const heat = deps.heat(input.provider);
       const hasLabDocument = LAB_ID_PATTERN.test(input.labId);
@@ -181,7 +219,12 @@ export function createStackActivities(deps: ActivityDeps) {
           },
         });
         if (firstAttempt) durations.record(kind, Date.now() - started);
-        return stackInfo(stack);
+        if (!input.withOutputs || !input.lab) return stackInfo(stack);
+        const outputs = await sealOutputs(
+          { ...input, lab: input.lab, ...input.withOutputs },
+          stack.outputs ?? {},
+        );
+        return { ...stackInfo(stack), outputs };
       } catch (err) {
         if (isHeatKind(err, 'timeout') && Date.now() >= input.deadline) {
           throw ApplicationFailure.nonRetryable(
@@ -202,9 +245,6 @@ export function createStackActivities(deps: ActivityDeps) {
     async readOutputs(
       input: StackTarget & { lab: string; generation: number; secretOutputs?: string[] },
     ): Promise<Record<string, unknown> | null> {
-      const lab = labNamed(deps.config, input.lab);
-      const names = input.secretOutputs ?? lab?.secretOutputs;
-      const isSecret = (key: string) => (names ? names.includes(key) : true);
       let outputs: Record<string, unknown>;
       try {
         outputs = await deps.heat(input.provider).getOutputs(input.stack);
@@ -212,27 +252,7 @@ export function createStackActivities(deps: ActivityDeps) {
         if (isHeatKind(err, 'notFound')) return null;
         throw asActivityFailure(err);
       }
-      const publicOutputs: Record<string, unknown> = {};
-      const sealed: Record<string, ReturnType<ActivityDeps['secretBox']['seal']>> = {};
-      for (const [key, value] of Object.entries(outputs)) {
-        if (isSecret(key)) {
-          if (value !== null && value !== undefined) {
-            sealed[key] = deps.secretBox.seal(
-              typeof value === 'string' ? value : JSON.stringify(value),
-              { labId: input.labId, generation: input.generation, name: key },
-            );
-          }
-        } else {
-          publicOutputs[key] = value;
-        }
-      }
-      await deps.store.secrets.put(
-        input.labId,
-        input.generation,
-        sealed,
-        deps.now?.() ?? new Date(),
-      );
-      return publicOutputs;
+      return sealOutputs(input, outputs);
     },
 
     /**

@@ -26,6 +26,9 @@ import {
   SURVIVE_OUTAGES,
 } from './lab-core';
 import { stackNameFor } from './policy';
+
+/** Patch: a build's wait for CREATE_COMPLETE also reads the stack's outputs (no readOutputs). */
+const OUTPUTS_WITH_CREATE = 'outputs-with-create';
 import type { LabError, StackInfo } from './state';
 
 export abstract class LabBuild extends LabCore {
@@ -84,6 +87,9 @@ export abstract class LabBuild extends LabCore {
           timeoutMs: policy.launchTimeout,
         });
         this.snapshot.stack = created;
+        // The wait also reads the outputs from Heat's last answer (one call and one activity
+        // fewer per launch); labs from before read them with readOutputs.
+        const withOutputs = patched(OUTPUTS_WITH_CREATE);
         const complete = await this.waitUnlessDeleted(() =>
           waitActivities.waitForStackCreated({
             labId: this.snapshot.labId,
@@ -92,11 +98,16 @@ export abstract class LabBuild extends LabCore {
             stack: created,
             generation,
             deadline,
+            ...(withOutputs ? { withOutputs: this.secretOutputNames() } : {}),
           }),
         );
         if (complete === 'deleted')
           return this.transition('deleting', {}, 'delete requested while building');
-        if (await this.readyOn(provider, complete, generation, `${stackName} is CREATE_COMPLETE`))
+        const { outputs, ...stack } = complete;
+        const known = withOutputs ? (outputs ?? {}) : undefined;
+        if (
+          await this.readyOn(provider, stack, generation, `${stackName} is CREATE_COMPLETE`, known)
+        )
           return;
         throw ApplicationFailure.nonRetryable(
           `${stackName} was gone before its outputs were read`,
@@ -217,9 +228,9 @@ export abstract class LabBuild extends LabCore {
   }
 
   /** Runs a long stack wait, cancelling it when a delete is asked for (Heat deletes a stack mid-create). */
-  protected async waitUnlessDeleted(
-    wait: () => Promise<StackInfo>,
-  ): Promise<StackInfo | 'deleted'> {
+  protected async waitUnlessDeleted<T extends StackInfo>(
+    wait: () => Promise<T>,
+  ): Promise<T | 'deleted'> {
     const scope = new CancellationScope();
     const waiting = scope.run(wait);
     const deleteAsked = condition(() => this.intents.has('delete')).then(() => 'deleted' as const);
@@ -241,6 +252,8 @@ export abstract class LabBuild extends LabCore {
     stack: StackInfo,
     generation: number,
     reason: string,
+    /** Outputs already read (and sealed) with the stack's last status. */
+    known?: Record<string, unknown>,
   ): Promise<boolean> {
     const input = {
       labId: this.snapshot.labId,
@@ -248,10 +261,12 @@ export abstract class LabBuild extends LabCore {
       provider,
       stack,
       generation,
-      ...(this.policy?.secretOutputs ? { secretOutputs: this.policy.secretOutputs } : {}),
+      ...this.secretOutputNames(),
     };
     let outputs: Record<string, unknown> | null;
-    if (patched(SURVIVE_OUTAGES)) {
+    if (known !== undefined) {
+      outputs = known;
+    } else if (patched(SURVIVE_OUTAGES)) {
       const outcome = await this.persist(`reading the outputs of ${stack.name}`, () =>
         heatActionActivities.readOutputs(input),
       );
@@ -264,6 +279,11 @@ export abstract class LabBuild extends LabCore {
     this.lastActivityAt = Math.max(this.lastActivityAt, now);
     await this.transition('ready', { stack, outputs, readyAt: now, suspendedAt: null }, reason);
     return true;
+  }
+
+  /** The lab's secret outputs by its last known policy (absent: the activity asks the configuration). */
+  protected secretOutputNames(): { secretOutputs?: string[] } {
+    return this.policy?.secretOutputs ? { secretOutputs: this.policy.secretOutputs } : {};
   }
 
   protected async fail(error: LabError): Promise<void> {
