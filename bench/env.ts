@@ -99,7 +99,7 @@ function shellLabYaml(options: BenchEnvOptions): string {
 }
 
 /** The bench's lab (the test template, quick to build); `pooled` is the same lab with a warm pool. */
-function labYaml(name: string, options: BenchEnvOptions, extra?: string): string {
+export function labYaml(name: string, options: BenchEnvOptions, extra?: string): string {
   return `  ${name}:
     template: test/secret-lab.yaml
     parameters: { create_wait_secs: 0 }

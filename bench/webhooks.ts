@@ -22,7 +22,15 @@ import { formatDuration, labPolicyOf, type Config } from '../src/config';
 import type { DeliveryState } from '../src/store';
 import type { LabEvent } from '../workflows/events';
 import { labDeadlines } from '../workflows/policy';
-import { COURSE, countStates, ferretRate, launchLabs, startBenchEnv, type BenchEnv } from './env';
+import {
+  COURSE,
+  countStates,
+  ferretRate,
+  labYaml,
+  launchLabs,
+  startBenchEnv,
+  type BenchEnv,
+} from './env';
 import { percentile, request, requestPatiently } from './http';
 import { reportEvery, sleep } from './progress';
 import { fmt, row, type Row } from './report';
@@ -132,16 +140,13 @@ function isWebhooksEnv(env: BenchEnv): env is WebhooksEnv {
 
 /** A batch's two labs are the same but for their names; only the subscribed has an endpoint. */
 function configOf(receiverUrl: string, scale: WebhooksScale): { yaml: string; labs: string } {
-  const lab = (name: string, idleTimeoutMs: number) => `  ${name}:
-    template: test/secret-lab.yaml
-    parameters: { create_wait_secs: 0 }
-    providers: [local]
-    connection: { protocol: ssh, hostOutput: public_ip, port: 22, username: learner }
-    secretOutputs: [password]
-    launchTimeout: 10m
-    idleTimeout: ${formatDuration(idleTimeoutMs)}
-    notifications: { suspendWarning: ${formatDuration(scale.suspendWarningMs)}, deleteWarning: "off" }
-`;
+  // env.ts's bench lab, with this batch's idleTimeout and the warning the endpoint hears.
+  const lab = (name: string, idleTimeoutMs: number) =>
+    labYaml(
+      name,
+      { idleTimeout: formatDuration(idleTimeoutMs) },
+      `notifications: { suspendWarning: ${formatDuration(scale.suspendWarningMs)}, deleteWarning: "off" }`,
+    );
   const batches = batchesOf(scale);
   return {
     yaml: `webhooks:
