@@ -1,22 +1,66 @@
 import { labPolicyOf } from '../src/config';
 import type { LabPolicy } from '../workflows/policy';
 import type { LabSnapshot, LabState } from '../workflows/state';
+import { usageVerdicts as verdictsOf, type UsageSubject } from '../src/usage/verdict';
+import {
+  usageOfInterval,
+  type Charge,
+  type OpenInterval,
+  type UsageVerdict,
+} from '../workflows/usage';
 import type { ActivityDeps } from './context';
 
 export function createProjectionActivities(deps: ActivityDeps) {
   const now = () => deps.now?.() ?? new Date();
   const date = (ms: number | null) => (ms === null ? null : new Date(ms));
 
+  /** The interval the lab's latest stored event (before `seq`) opened, from the audit trail. */
+  const previousInterval = async (input: {
+    snapshot: LabSnapshot;
+    seq: number;
+  }): Promise<OpenInterval | null> => {
+    const last = await deps.store.events.lastBefore(input.snapshot.labId, input.seq);
+    return last
+      ? { since: last.at.getTime(), state: last.to, charge: last.charge ?? 'learner' }
+      : null;
+  };
+
   return {
-    /** Writes the lab document and one audit event for a transition (both idempotent by seq). */
+    /**
+     * Writes the lab document and one audit event for a transition, and counts the usage interval
+     * the event closes into the ledger (all three idempotent by seq).
+     */
     async recordTransition(input: {
       snapshot: LabSnapshot;
       seq: number;
       from: LabState | null;
       reason: string;
+      /** Workflow time of the event (patch usage-ledger), so every retry records the same instant. */
+      at?: number;
+      /**
+       * The usage interval this event closes (patch usage-ledger): the one the lab's previous
+       * event opened, `previous` when the workflow does not know it (a run continued from one
+       * before the ledger: read from the audit trail), null when none is open (a new run).
+       */
+      closes?: OpenInterval | 'previous' | null;
+      /** Whose running time is from this event on (absent: the learner's). */
+      charge?: Charge;
     }): Promise<void> {
       const s = input.snapshot;
-      const at = now();
+      const at = input.at !== undefined ? new Date(input.at) : now();
+      const owner = {
+        labId: s.labId,
+        courseId: s.courseId,
+        learnerId: s.learnerId,
+        lab: s.lab,
+      };
+      if (input.closes) {
+        const open = input.closes === 'previous' ? await previousInterval(input) : input.closes;
+        if (open) {
+          const days = usageOfInterval(open.state, open.since, at.getTime(), open.charge);
+          await deps.store.usage.count(owner, days, input.seq);
+        }
+      }
       await deps.store.labs.project(
         {
           labId: s.labId,
@@ -36,6 +80,7 @@ export function createProjectionActivities(deps: ActivityDeps) {
           statusReason: s.statusReason ?? null,
           deletedAt: s.state === 'deleted' ? at : null,
           seq: input.seq,
+          ...(input.at !== undefined ? { lastEventAt: at, charge: input.charge ?? 'learner' } : {}),
         },
         at,
       );
@@ -49,6 +94,14 @@ export function createProjectionActivities(deps: ActivityDeps) {
         provider: s.provider,
         reason: input.reason,
         error: s.error,
+        ...(input.at !== undefined
+          ? {
+              courseId: s.courseId,
+              learnerId: s.learnerId,
+              lab: s.lab,
+              ...(input.charge === 'staff' ? { charge: 'staff' as const } : {}),
+            }
+          : {}),
       });
       const log =
         s.state === 'failed'
@@ -66,6 +119,15 @@ export function createProjectionActivities(deps: ActivityDeps) {
         },
         'lab transition',
       );
+    },
+
+    /** The learner's standing against every usage limit of the lab (src/usage/verdict.ts). */
+    async usageVerdicts(input: {
+      subject: UsageSubject;
+      at: number;
+      open: OpenInterval | null;
+    }): Promise<UsageVerdict[]> {
+      return verdictsOf(deps.store.usage, deps.config, input.subject, input.at, input.open);
     },
 
     /**

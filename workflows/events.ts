@@ -18,6 +18,8 @@ export const EVENT_TYPES = [
   'lab.failed',
   'lab.reset',
   'check.completed',
+  'usage.limit_warning',
+  'usage.limit_reached',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -40,6 +42,13 @@ export interface LabEvent {
     deleteAt?: string;
     error?: LabError;
     checkId?: string;
+    /** usage.* events: the learner's charged running time against the limit, in its window. */
+    usage?: {
+      usedSeconds: number;
+      limitSeconds: number;
+      breach: 'warn' | 'block' | 'suspend';
+      window: string;
+    };
   };
 }
 

@@ -30,7 +30,8 @@ import {
 } from './events';
 import { labErrorOf, REFUSAL_CODES } from './failures';
 import { IntentQueue } from './intents';
-import type { CarriedState, LabWorkflowInput } from './messages';
+import type { CarriedState, LabWorkflowInput, Warned } from './messages';
+import type { Charge, OpenInterval } from './usage';
 import { labDeadlines, type LabDeadlines, type LabPolicy } from './policy';
 import { LabStateKey, ProviderKey } from './search-attributes';
 import type { LabError, LabSnapshot, LabState } from './state';
@@ -70,6 +71,14 @@ const CONTINUE_WHILE_RETRYING = 'continue-while-retrying';
  * each delivery a child workflow of its own, and warns before a suspend or a deletion.
  */
 export const LIFECYCLE_EVENTS = 'lifecycle-events';
+/**
+ * Patch: each audit event carries the workflow's time and closes the usage interval the one
+ * before it opened (workflows/usage.ts), which the projection activity counts into the ledger;
+ * a staff retry runs on staff's account until the learner is back.
+ */
+export const USAGE_LEDGER = 'usage-ledger';
+/** Patch: a ready lab watches its usage limits (warning, limit reached, suspend); a suspended one refuses a resume past them. */
+export const USAGE_LIMITS = 'usage-limits';
 /** Patch: the lab's projection writes never overlap (see LabCore.writeProjection). */
 const SERIAL_PROJECTION = 'serial-projection-writes';
 /**
@@ -113,7 +122,14 @@ export abstract class LabCore {
    * Warnings sent: when the last suspend warning went out (re-armed by learner activity after
    * it), and the deletion deadline the last delete warning was for (re-armed when it moves).
    */
-  protected warned: { suspendAt: number; deleteFor: number };
+  protected warned: Warned;
+  /**
+   * The usage interval the lab's latest audit event opened (patch USAGE_LEDGER); undefined until
+   * this run has written an event, unless the run it continued carried it.
+   */
+  protected usageOpen: OpenInterval | undefined;
+  /** Since when the lab has run on staff's account (a retry), until the learner is back; null: the learner's. */
+  protected staffSince: number | null;
   /**
    * Whether the lab may be waiting in the capacity queue: not after a reservation, unknown (so
    * true) in a run that continued another.
@@ -149,6 +165,8 @@ export abstract class LabCore {
     this.suspendingSince = carried?.suspendingSince;
     this.warned = carried?.warned ?? { suspendAt: 0, deleteFor: 0 };
     this.enteredFrom = carried?.enteredFrom ?? null;
+    this.usageOpen = carried?.usageOpen;
+    this.staffSince = carried?.staffSince ?? null;
     this.mayBeQueued = carried !== undefined;
     // Projection writes are ordered by seq; a new life of a deleted lab (a new run) must write
     // over the old life's document, so a fresh run starts from its start time in ms, which is
@@ -227,6 +245,7 @@ export abstract class LabCore {
       seq: this.seq,
       from: first ? null : from,
       reason,
+      ...this.usageOfEvent(),
     });
   }
 
@@ -238,7 +257,33 @@ export abstract class LabCore {
       seq: this.seq,
       from: this.snapshot.state,
       reason,
+      ...this.usageOfEvent(),
     });
+  }
+
+  /**
+   * What the event being written tells the usage ledger (patch USAGE_LEDGER): its time, the
+   * interval it closes, and whose the running time is from it on; it opens the next interval.
+   */
+  private usageOfEvent(): {
+    at?: number;
+    closes?: OpenInterval | 'previous' | null;
+    charge?: Charge;
+  } {
+    if (!patched(USAGE_LEDGER)) return {};
+    const at = Date.now();
+    const charge: Charge = this.staffSince === null ? 'learner' : 'staff';
+    // A new run's first event opens the lab's life (nothing before it costs); a run that began
+    // before the patch, or continued one that did, leaves the open interval to the audit trail.
+    const firstOfNewRun = !this.input.carried && this.seq === this.initialSeq + 1;
+    const closes = this.usageOpen ?? (firstOfNewRun ? null : 'previous');
+    this.usageOpen = { since: at, state: this.snapshot.state, charge };
+    return { at, closes, charge };
+  }
+
+  /** Learner activity at `at` ends a staff retry's account (the time is theirs again). */
+  protected learnerActive(at: number): void {
+    if (this.staffSince !== null && at > this.staffSince) this.staffSince = null;
   }
 
   private writing: Promise<unknown> = Promise.resolve();
@@ -341,7 +386,11 @@ export abstract class LabCore {
         policy: this.policy,
         suspendRetryAt: this.suspendRetryAt,
         unconfirmed: this.unconfirmed,
-        ...(this.warned.suspendAt || this.warned.deleteFor ? { warned: this.warned } : {}),
+        ...(this.warned.suspendAt || this.warned.deleteFor || this.warned.usage
+          ? { warned: this.warned }
+          : {}),
+        ...(this.usageOpen !== undefined ? { usageOpen: this.usageOpen } : {}),
+        ...(this.staffSince !== null ? { staffSince: this.staffSince } : {}),
         ...(this.enteredFrom ? { enteredFrom: this.enteredFrom } : {}),
         ...(failingSince !== undefined ? { failingSince } : {}),
         ...(this.snapshot.state === 'suspending' && this.suspendingSince !== undefined

@@ -8,9 +8,16 @@ import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
+  patched,
   setHandler,
 } from '@temporalio/workflow';
-import { iso, UNKNOWN_POLICY_RECHECK_MS, type LabInput } from './lab-core';
+import {
+  iso,
+  UNKNOWN_POLICY_RECHECK_MS,
+  USAGE_LEDGER,
+  USAGE_LIMITS,
+  type LabInput,
+} from './lab-core';
 import { formatDuration } from './duration';
 import { LabChecks } from './lab-checks';
 import {
@@ -26,6 +33,11 @@ import {
   type RunChecksInput,
 } from './messages';
 import type { LabPolicy } from './policy';
+import { formatSpan, refusesStart, usageDeadlines, type UsageVerdict } from './usage';
+import { storeActivities } from './activity-proxies';
+
+/** A lab no usage limit applies to: nothing to wake for. */
+const NO_USAGE_LIMIT: { wakeAt: number; suspendFor?: string } = { wakeAt: Infinity };
 import { isActionAllowed, type LabAction } from './state';
 
 export async function labWorkflow(input: LabInput): Promise<void> {
@@ -67,6 +79,7 @@ class LabRun extends LabChecks {
     });
     setHandler(heartbeatSignal, ({ at }) => {
       this.lastActivityAt = Math.max(this.lastActivityAt, at);
+      this.learnerActive(at);
       // A heartbeat on a suspended lab means the learner is back; one sent before the suspend
       // began (relayed late by the API's coalescing) does not.
       const suspending =
@@ -102,6 +115,7 @@ class LabRun extends LabChecks {
   /** Launch means "bring the lab to ready": resume it, retry it, or start a new life. */
   private onLaunch(): void {
     this.lastActivityAt = Math.max(this.lastActivityAt, Date.now());
+    this.learnerActive(Date.now());
     switch (this.snapshot.state) {
       case 'suspended':
       case 'suspending':
@@ -194,6 +208,15 @@ class LabRun extends LabChecks {
         lastActivityAt ?? 0,
         this.snapshot.readyAt ?? 0,
       );
+      if (patched(USAGE_LEDGER)) {
+        this.learnerActive(lastActivityAt ?? 0);
+        // The learner is back after a staff retry: the running time is theirs from here.
+        if (this.backFromStaff())
+          await this.record('the learner is back: running time is charged to them from here');
+      }
+      const usage =
+        policy.usageLimited && patched(USAGE_LIMITS) ? await this.watchUsage() : NO_USAGE_LIMIT;
+      if (usage.suspendFor) return this.transition('suspending', {}, usage.suspendFor);
       const { suspendAt: idleAt, endOfLife } = this.deadlines(policy);
       if (Date.now() >= endOfLife) return this.transition('deleting', {}, 'maxLifetime reached');
       if (Date.now() >= idleAt)
@@ -208,8 +231,8 @@ class LabRun extends LabChecks {
       );
       this.describe(`a heartbeat, or idleness until ${iso(idleAt)}`);
       await condition(
-        () => this.intents.any(),
-        this.wakeIn(Math.min(idleAt, endOfLife, nextWarning), policy),
+        () => this.intents.any() || this.backFromStaff(),
+        this.wakeIn(Math.min(idleAt, endOfLife, nextWarning, usage.wakeAt), policy),
       );
     }
   }
@@ -220,7 +243,8 @@ class LabRun extends LabChecks {
       const next = this.intents.take('delete', 'reset', 'resume', 'launch', 'retry');
       if (next === 'delete') return this.transition('deleting', {}, 'delete requested');
       if (next === 'reset') return this.transition('resetting', {}, 'reset requested');
-      if (next) return this.transition('resuming', {}, 'learner is back');
+      if (next && !(await this.usageRefusesStart()))
+        return this.transition('resuming', {}, 'learner is back');
       await this.continueAsNewIfLong();
 
       const { policy } = await this.refreshPolicy();
@@ -255,6 +279,8 @@ class LabRun extends LabChecks {
     const next = this.intents.take('delete', 'reset', 'retry', 'launch');
     if (next === 'delete') return this.transition('deleting', {}, 'delete requested');
     if (next === 'reset') return this.transition('resetting', {}, 'reset requested');
+    // A retry is staff's: its running time is not charged to the learner until they are back.
+    if (next === 'retry' && patched(USAGE_LEDGER)) this.staffSince = Date.now();
     if (next)
       return this.transition(
         'queued',
@@ -293,6 +319,94 @@ class LabRun extends LabChecks {
     if (type === 'lab.suspend_warning') this.warned = { ...this.warned, suspendAt: now };
     else this.warned = { ...this.warned, deleteFor: deadline };
     return Infinity;
+  }
+
+  /** The learner came back (a launch, a heartbeat) while the open interval is staff's. */
+  private backFromStaff(): boolean {
+    return this.usageOpen?.charge === 'staff' && this.staffSince === null;
+  }
+
+  /**
+   * The usage limits of a ready lab (patch USAGE_LIMITS): the warning at `warnAt` of a limit and
+   * the notice when it is reached go out once per allowance (a grant arms them again), as audit
+   * lines and, when an endpoint wants them, events. A `suspend` limit reached suspends the lab.
+   * Returns when to look again.
+   */
+  private async watchUsage(): Promise<{ wakeAt: number; suspendFor?: string }> {
+    const now = Date.now();
+    let wakeAt = Infinity;
+    let suspendFor: string | undefined;
+    for (const v of await this.usageVerdicts()) {
+      const { warnAt, reachedAt } = usageDeadlines(v, now);
+      const figures = `${formatSpan(v.usedMs)} of ${formatSpan(v.limitMs)}`;
+      if (now >= reachedAt) {
+        await this.noticeOnce(
+          'reached',
+          v,
+          'usage.limit_reached',
+          `usage limit reached: ${figures} used (${v.breach})`,
+        );
+        if (v.breach === 'suspend') suspendFor = `usage limit reached: ${figures} used`;
+      } else {
+        if (now >= warnAt)
+          await this.noticeOnce('warn', v, 'usage.limit_warning', `usage warning: ${figures} used`);
+        else wakeAt = Math.min(wakeAt, warnAt);
+        wakeAt = Math.min(wakeAt, reachedAt);
+      }
+    }
+    return { wakeAt, ...(suspendFor ? { suspendFor } : {}) };
+  }
+
+  /**
+   * Whether a usage limit refuses to resume the suspended lab (patch USAGE_LIMITS): a `block` or
+   * `suspend` limit used up. The refusal is written to the audit trail once per allowance.
+   */
+  private async usageRefusesStart(): Promise<boolean> {
+    if (!this.policy?.usageLimited || !patched(USAGE_LIMITS)) return false;
+    const refusing = (await this.usageVerdicts()).find(refusesStart);
+    if (!refusing) return false;
+    this.snapshot = {
+      ...this.snapshot,
+      statusReason: `usage limit reached: resumes after a grant of more time${refusing.windowStart ? ' or when the window moves on' : ''}`,
+    };
+    await this.noticeOnce(
+      'refused',
+      refusing,
+      null,
+      `resume refused: usage limit reached (${formatSpan(refusing.usedMs)} of ${formatSpan(refusing.limitMs)} used)`,
+    );
+    return true;
+  }
+
+  private usageVerdicts() {
+    const { courseId, learnerId, lab } = this.snapshot;
+    return storeActivities.usageVerdicts({
+      subject: { courseId, learnerId, lab },
+      at: Date.now(),
+      open: this.usageOpen ?? null,
+    });
+  }
+
+  /** An audit line (and event) about a usage limit, once per limit and allowance. */
+  private async noticeOnce(
+    kind: 'warn' | 'reached' | 'refused',
+    v: UsageVerdict,
+    event: 'usage.limit_warning' | 'usage.limit_reached' | null,
+    line: string,
+  ): Promise<void> {
+    const key = `${kind}:${v.limitIndex}`;
+    if (this.warned.usage?.[key] === v.limitMs) return;
+    this.warned = { ...this.warned, usage: { ...this.warned.usage, [key]: v.limitMs } };
+    if (event)
+      this.emit(event, `${v.limitIndex}-${v.limitMs}`, {
+        usage: {
+          usedSeconds: Math.round(v.usedMs / 1000),
+          limitSeconds: Math.round(v.limitMs / 1000),
+          breach: v.breach,
+          window: v.window,
+        },
+      });
+    await this.record(line);
   }
 
   /** A running lab whose policy is unknown (not configured, none carried) waits for it or for staff. */

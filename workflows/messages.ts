@@ -5,6 +5,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { LabPolicy } from './policy';
 import type { LabAction, LabSnapshot, LabState } from './state';
+import type { OpenInterval } from './usage';
 
 export const LAB_WORKFLOW_TYPE = 'labWorkflow';
 
@@ -114,9 +115,24 @@ export interface CarriedState {
   failingSince?: number;
   suspendingSince?: number;
   /** The warnings already sent (lab-core.ts `warned`); absent: none. */
-  warned?: { suspendAt: number; deleteFor: number };
+  warned?: Warned;
+  /** The usage interval the last event opened (lab-core.ts `usageOpen`); absent: unknown. */
+  usageOpen?: OpenInterval;
+  /** Since when the lab runs on staff's account (lab-core.ts `staffSince`); absent: the learner's. */
+  staffSince?: number;
   /** The state before the current one (lab-core.ts `enteredFrom`); absent: unknown. */
   enteredFrom?: LabState;
+}
+
+/**
+ * Warnings and notices already given: the last suspend warning's time, the deletion deadline last
+ * warned of, and per usage limit (`warn:<i>`, `reached:<i>`, `refused:<i>`) the allowance (ms)
+ * it was given for, so a grant, which moves the allowance, arms it again.
+ */
+export interface Warned {
+  suspendAt: number;
+  deleteFor: number;
+  usage?: Record<string, number>;
 }
 
 export type LabIntent = 'launch' | 'suspend' | 'reset' | 'delete' | 'retry' | 'resume' | 'check';

@@ -37,6 +37,8 @@ export interface LabPolicy {
     suspendWarning: number | null;
     deleteWarning: number | null;
   };
+  /** Some usage limit may apply to the lab (src/usage/verdict.ts says which). Absent: none. */
+  usageLimited?: boolean;
   /** Which in-lab hooks the lab has (the scripts stay in the configuration). Absent: none. */
   hooks?: {
     postResume: boolean;

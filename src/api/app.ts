@@ -17,6 +17,8 @@ import { mountRoutes, type AnyRoute } from './route';
 import { createServices, type ApiOptions, type ApiServices } from './services';
 import { TerminalGateway, terminalRoutes } from './terminal';
 import { webhookRoutes } from './webhooks';
+import { usageRoutes } from './usage';
+import { reportRoutes } from './usage/reports';
 
 export type { ApiOptions } from './services';
 
@@ -65,6 +67,8 @@ export function createApp(ctx: ApiContext, options: ApiOptions = {}): LabsApi {
     ...providerRoutes(services),
     ...poolRoutes(services),
     ...webhookRoutes(services),
+    ...usageRoutes(services),
+    ...reportRoutes(services),
     ...catalogRoutes(services),
   ];
   routes.push(...openApiRoutes(() => routes, API_VERSION));

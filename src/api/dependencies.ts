@@ -31,10 +31,14 @@ export class Dependencies {
   /**
    * `work` gets the deadline as MongoDB's `maxTimeMS` option, for queries it makes on a
    * collection itself: the server then stops the query when the API stops waiting for it,
-   * rather than run on (FerretDB stops find and aggregate, MongoDB every command).
+   * rather than run on (FerretDB stops find and aggregate, MongoDB every command). `ms`: a
+   * longer deadline for the few admin reads that scan a collection (reports, a ledger rebuild).
    */
-  mongo<T>(operation: string, work: (deadline: { maxTimeMS: number }) => Promise<T>): Promise<T> {
-    const ms = this.deadlines.mongoMs;
+  mongo<T>(
+    operation: string,
+    work: (deadline: { maxTimeMS: number }) => Promise<T>,
+    ms = this.deadlines.mongoMs,
+  ): Promise<T> {
     return this.call('mongodb', operation, ms, () => work({ maxTimeMS: ms }));
   }
 

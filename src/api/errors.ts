@@ -57,7 +57,7 @@ export const unavailable = (message: string) => new ApiError(503, 'unavailable',
 export const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'invalid input; details name the field',
   401: 'missing, malformed, expired or tampered token',
-  403: 'the token may not do this',
+  403: "the token may not do this (launch: usage_limit, the learner's lab time is used up)",
   404: 'unknown lab',
   409: 'not allowed in the lab state',
   413: 'request body over 64 KiB',

@@ -47,6 +47,11 @@ export interface RouteSpec<
    * body: heartbeats from navigator.sendBeacon arrive with a text/plain body we have no use for.
    */
   ignoreBody?: boolean;
+  /**
+   * A schema's media type is application/json unless its meta says `contentMediaType`. Several
+   * entries with one status are one answer in as many media types: the handler picks one by the
+   * request's Accept (`koa.accepts`), and the document lists each under that status's content.
+   */
   responses: Array<{ status: number; description: string; schema?: z.ZodType }>;
   /** Error statuses besides those that follow from access and inputs (401/403/429/400/413/415/503). */
   errors: number[];

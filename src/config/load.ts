@@ -9,7 +9,14 @@ import { webhookUrlProblem } from '../webhooks/url-policy';
 import { ConfigError, type ConfigProblem } from './errors';
 import { configSchema, type RawConfig, type RawProvider } from './schema';
 import { formatDuration, type Milliseconds } from '../../workflows/duration';
-import type { Config, LabConfig, ProviderAuth, ProviderConfig, WebhookConfig } from './types';
+import type {
+  Config,
+  LabConfig,
+  ProviderAuth,
+  ProviderConfig,
+  UsageLimitConfig,
+  WebhookConfig,
+} from './types';
 
 export const TEMPLATES_DIR = resolve(__dirname, '../../heat-templates');
 /** Check scripts (a lab's `checks`), beside heat-templates/. */
@@ -175,6 +182,7 @@ function resolveConfig(raw: RawConfig, file: string, env: EnvLookup, report: Rep
         ),
       },
       hooks: lab.hooks,
+      ...(lab.cost ? { cost: lab.cost } : {}),
       ...(lab.pool ? { pool: { ...lab.pool, warmup: lab.pool.warmup ?? lab.launchTimeout } } : {}),
     };
   }
@@ -196,10 +204,28 @@ function resolveConfig(raw: RawConfig, file: string, env: EnvLookup, report: Rep
     policyRefresh: raw.policyRefresh,
     retention: raw.retention,
     webhooks,
+    usageLimits: resolveUsageLimits(raw, labs, report),
     webhookDelivery: raw.webhookDelivery,
     providers: providers.filter((p): p is ProviderConfig => p !== undefined),
     labs,
   };
+}
+
+function resolveUsageLimits(
+  raw: RawConfig,
+  labs: Record<string, LabConfig>,
+  report: Report,
+): UsageLimitConfig[] {
+  return raw.usageLimits.map((limit, i) => {
+    (limit.labs ?? []).forEach((lab, j) => {
+      if (!Object.hasOwn(labs, lab))
+        report(
+          ['usageLimits', i, 'labs', j],
+          `unknown lab "${lab}" (defined: ${Object.keys(labs).join(', ')})`,
+        );
+    });
+    return { ...limit, courses: limit.courses ?? null, labs: limit.labs ?? null };
+  });
 }
 
 function resolveWebhooks(

@@ -1,4 +1,5 @@
 import { idleSlackFor, type LabPolicy } from '../../workflows/policy';
+import { mayLimit } from '../usage/verdict';
 import type { Config, LabConfig } from './types';
 
 /**
@@ -35,6 +36,7 @@ export function labPolicyOf(config: Config, name: string): LabPolicy | null {
       suspendWarning: lab.notifications.suspendWarning,
       deleteWarning: lab.notifications.deleteWarning,
     },
+    usageLimited: mayLimit(config, name),
     hooks: {
       postResume: lab.hooks.postResume !== undefined,
       preSuspend: lab.hooks.preSuspend !== undefined,

@@ -185,6 +185,40 @@ export const labSchema = z.strictObject({
       preDelete: hookSchema.extend({ resumeSuspended: z.boolean().default(false) }).optional(),
     })
     .default({}),
+  /** What a stack of this lab costs, for the usage report's estimates (absent: no cost shown). */
+  cost: z
+    .strictObject({
+      runningPerHour: z.number().min(0, 'must be 0 or more'),
+      suspendedPerHour: z.number().min(0, 'must be 0 or more').default(0),
+      currency: z
+        .string()
+        .regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as USD')
+        .default('USD'),
+    })
+    .optional(),
+});
+
+/**
+ * A cap on the running lab time one learner is charged with, over a window: per lab, per course
+ * (all its labs) or across the site. `breach` says what happens when it is used up.
+ */
+const usageLimitSchema = z.strictObject({
+  scope: z.enum(['site', 'course', 'lab'], { error: 'must be site, course or lab' }),
+  /** Only labs of these courses (every course when absent). */
+  courses: z.array(z.string().min(1)).min(1).optional(),
+  /** Only these labs (every lab when absent). */
+  labs: z.array(z.string().min(1)).min(1).optional(),
+  limit: positiveDuration,
+  window: z
+    .string()
+    .regex(/^(course|[1-9][0-9]{0,3}d)$/, 'must be "course" or a number of days such as "30d"')
+    .default('course'),
+  breach: z.enum(['warn', 'block', 'suspend'], { error: 'must be warn, block or suspend' }),
+  warnAt: z
+    .number()
+    .gt(0, 'must be more than 0')
+    .max(1, 'must be at most 1 (a fraction of the limit)')
+    .default(0.8),
 });
 
 /** A token bucket: sustained requests a second, and how many may come at once before it applies. */
@@ -340,6 +374,7 @@ export const configSchema = z.strictObject({
       sweepEvery: DAY_MS,
     }),
   webhooks: z.array(webhookSchema).default([]),
+  usageLimits: z.array(usageLimitSchema).default([]),
   webhookDelivery: z
     .strictObject({
       /** Pauses between attempts (a Retry-After longer than the pause is honoured); then it fails. */

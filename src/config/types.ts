@@ -113,6 +113,29 @@ export interface LabConfig {
   /** Lead times of lab.suspend_warning and lab.delete_warning; null: no such warning. */
   notifications: { suspendWarning: Milliseconds | null; deleteWarning: Milliseconds | null };
   hooks: LabHooks;
+  /** Per stack-hour, for the usage report's estimates. */
+  cost?: LabCost;
+}
+
+export interface LabCost {
+  runningPerHour: number;
+  suspendedPerHour: number;
+  currency: string;
+}
+
+/** A cap on one learner's charged running time (workflows/usage.ts says what is charged). */
+export interface UsageLimitConfig {
+  scope: 'site' | 'course' | 'lab';
+  /** Only labs of these courses; null: every course. */
+  courses: string[] | null;
+  /** Only these labs; null: every lab. */
+  labs: string[] | null;
+  limit: Milliseconds;
+  /** "course" (all time) or "<N>d": the last N UTC days, today included. */
+  window: string;
+  breach: 'warn' | 'block' | 'suspend';
+  /** The warning goes out at this fraction of the limit. */
+  warnAt: number;
 }
 
 /** A webhook endpoint with its secrets resolved from the environment. */
@@ -174,6 +197,7 @@ export interface Config {
     sweepEvery: Milliseconds;
   };
   webhooks: WebhookConfig[];
+  usageLimits: UsageLimitConfig[];
   webhookDelivery: {
     retrySchedule: Milliseconds[];
     timeout: Milliseconds;

@@ -1,5 +1,6 @@
 import type { Collection, Db } from 'mongodb';
 import type { LabError, LabState } from '../../workflows/state';
+import type { Charge } from '../../workflows/usage';
 import { maxTime, type QueryOptions } from './deadlines';
 import { isDuplicateKey } from './duplicate-key';
 
@@ -15,6 +16,12 @@ export interface LabEvent {
   provider: string | null;
   reason: string;
   error: LabError | null;
+  /** Whose lab (absent in events from before the usage ledger): a ledger rebuild needs no join. */
+  courseId?: string;
+  learnerId?: string;
+  lab?: string;
+  /** Running time from this event on is staff's, not the learner's (absent: the learner's). */
+  charge?: Charge;
 }
 
 export class EventsStore {
@@ -41,6 +48,40 @@ export class EventsStore {
     }
   }
 
+  /** A lab's latest event before event `seq` (null: none). */
+  async lastBefore(labId: string, seq: number, options?: QueryOptions): Promise<LabEvent | null> {
+    const latest = await this.collection
+      .find({ labId }, maxTime(options, 'activity'))
+      .sort({ at: -1 })
+      .limit(3)
+      .toArray();
+    return (
+      latest
+        .sort(bySeq)
+        .reverse()
+        .find((e) => seqOf(e) < seq) ?? null
+    );
+  }
+
+  /**
+   * Every lab's audit trail, one lab at a time, each in order: what a ledger rebuild reads.
+   * `labId` narrows it to one lab.
+   */
+  async *trails(labId?: string, options?: QueryOptions): AsyncGenerator<LabEvent[]> {
+    const cursor = this.collection
+      .find(labId ? { labId } : {}, maxTime(options, 'sweep'))
+      .sort({ labId: 1, at: 1 });
+    let trail: LabEvent[] = [];
+    for await (const event of cursor) {
+      if (trail.length > 0 && trail[0]!.labId !== event.labId) {
+        yield trail.sort(bySeq);
+        trail = [];
+      }
+      trail.push(event);
+    }
+    if (trail.length > 0) yield trail.sort(bySeq);
+  }
+
   recent(labId: string, limit = 20, options?: QueryOptions): Promise<LabEvent[]> {
     return this.collection
       .find({ labId }, maxTime(options, 'request'))
@@ -49,3 +90,9 @@ export class EventsStore {
       .toArray();
   }
 }
+
+/** The seq of an event, from its _id (labId:seq). */
+export const seqOf = (event: Pick<LabEvent, '_id'>) =>
+  Number(event._id.slice(event._id.lastIndexOf(':') + 1));
+
+const bySeq = (a: LabEvent, b: LabEvent) => seqOf(a) - seqOf(b);

@@ -17,6 +17,7 @@ import { PoolsStore } from './pools';
 import { connectMongo } from './mongo';
 import { RetentionStore } from './retention';
 import { SecretsStore } from './secrets';
+import { UsageStore } from './usage';
 
 export { LabsStore, type LabDocument, type LabProjection } from './labs';
 export { EventsStore, type LabEvent } from './events';
@@ -40,6 +41,15 @@ export {
   type SweepBatch,
   type SweepKind,
 } from './retention';
+export {
+  UsageStore,
+  ledgerIdOf,
+  type ActiveLine,
+  type LedgerLine,
+  type LedgerQuery,
+  type UsageGrant,
+  type UsageOwner,
+} from './usage';
 export {
   PoolsStore,
   type PoolClaimDocument,
@@ -65,6 +75,7 @@ export interface Store {
   checks: ChecksStore;
   deliveries: DeliveriesStore;
   retention: RetentionStore;
+  usage: UsageStore;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -104,6 +115,7 @@ export async function openStore(
     checks: new ChecksStore(db),
     deliveries: new DeliveriesStore(db),
     retention: new RetentionStore(db),
+    usage: new UsageStore(db),
   });
   const connect = () => connectMongo(uri, options);
   const stopWatching = { now: () => {} };
@@ -124,6 +136,7 @@ export async function openStore(
     store.pools.ensureIndexes(),
     store.checks.ensureIndexes(),
     store.deliveries.ensureIndexes(),
+    store.usage.ensureIndexes(),
   ]);
   const watch = options.watch ?? DEFAULT_CLIENT_WATCH;
   if (watch) stopWatching.now = watchClient(store, watch, connect, modules);

@@ -1,5 +1,6 @@
 import type { Collection, Db, Filter } from 'mongodb';
 import type { LabError, LabState, StackInfo } from '../../workflows/state';
+import type { Charge } from '../../workflows/usage';
 import { maxTime, type QueryOptions } from './deadlines';
 import { isDuplicateKey } from './duplicate-key';
 
@@ -28,7 +29,19 @@ export interface LabDocument {
   deletedAt: Date | null;
   /** Monotonic per lab: a retried or late projection write never overwrites a newer one. */
   seq: number;
+  /**
+   * When the lab's latest audit event happened, and whose its running time is since: the usage
+   * interval still open (workflows/usage.ts). Absent in labs from before the usage ledger.
+   */
+  lastEventAt?: Date;
+  charge?: Charge;
 }
+
+/** What the open usage interval of a lab needs. */
+export type LabUsageRow = Pick<
+  LabDocument,
+  '_id' | 'courseId' | 'learnerId' | 'lab' | 'state' | 'lastEventAt' | 'charge' | 'updatedAt'
+>;
 
 export type LabProjection = Omit<
   LabDocument,
@@ -100,6 +113,24 @@ export class LabsStore {
   ): Promise<Row[]> {
     return this.collection
       .find<Row>({ _id: { $in: labIds } }, { projection, ...maxTime(options, 'request') })
+      .toArray();
+  }
+
+  /** The labs of a course with what their open usage interval needs (the usage report). */
+  usageRowsOf(courseId: string | undefined, options?: QueryOptions): Promise<LabUsageRow[]> {
+    return this.collection
+      .find<LabUsageRow>(courseId !== undefined ? { courseId } : {}, {
+        projection: {
+          courseId: 1,
+          learnerId: 1,
+          lab: 1,
+          state: 1,
+          lastEventAt: 1,
+          charge: 1,
+          updatedAt: 1,
+        },
+        ...maxTime(options, 'request'),
+      })
       .toArray();
   }
 

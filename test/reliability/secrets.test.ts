@@ -84,7 +84,9 @@ describe('secret hygiene: no secret output or token anywhere but where it belong
     record(await t.admin.get('/v1/providers'));
     record(await t.service.delete(`/v1/labs/${id}`));
     await waitFor(id, 'deleted');
-    // A new life under the same id: a second workflow run.
+    // A new life under the same id: a second workflow run, once the first has completed (a
+    // launch that reaches the first run before it completes starts the new life in that run).
+    await t.lab.client.workflow.getHandle(id).result();
     await launch();
     await waitFor(id, 'ready');
     await readSecret(id);

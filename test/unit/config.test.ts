@@ -267,6 +267,60 @@ webhooks:
     ).not.toThrow();
   });
 
+  it('takes usage limits and lab costs with defaults, and names each mistake', () => {
+    const withCost = good.replace(
+      '    maxLifetime: 90d\n',
+      '    maxLifetime: 90d\n    cost: { runningPerHour: 0.12 }\n',
+    );
+    const config = parseConfig(
+      `usageLimits:\n  - { scope: course, courses: [c1], limit: 20h, window: 30d, breach: suspend }\n${withCost}`,
+      'labs.yaml',
+      env,
+    );
+    expect(config.usageLimits).toEqual([
+      {
+        scope: 'course',
+        courses: ['c1'],
+        labs: null,
+        limit: 72_000_000,
+        window: '30d',
+        breach: 'suspend',
+        warnAt: 0.8,
+      },
+    ]);
+    expect(config.labs['linux-basics']!.cost).toEqual({
+      runningPerHour: 0.12,
+      suspendedPerHour: 0,
+      currency: 'USD',
+    });
+    expect(parseConfig(good, 'labs.yaml', env).usageLimits).toEqual([]);
+    const problems = problemsOf(
+      `usageLimits:\n  - { scope: room, limit: 20h, breach: warn }\n  - { scope: lab, labs: [nope], limit: 0s, window: 1w, breach: stop, warnAt: 2 }\n${good}`,
+    );
+    expect(problems.map((p) => [p.path, p.line])).toEqual(
+      expect.arrayContaining([
+        ['usageLimits.0.scope', 2],
+        ['usageLimits.1.limit', 3],
+        ['usageLimits.1.window', 3],
+        ['usageLimits.1.breach', 3],
+        ['usageLimits.1.warnAt', 3],
+      ]),
+    );
+    expect(problems.find((p) => p.path === 'usageLimits.1.window')!.message).toBe(
+      'must be "course" or a number of days such as "30d"',
+    );
+    expect(
+      problemsOf(
+        `usageLimits:\n  - { scope: lab, labs: [nope], limit: 1h, breach: warn }\n${good}`,
+      ),
+    ).toEqual([
+      expect.objectContaining({
+        path: 'usageLimits.0.labs.0',
+        message: 'unknown lab "nope" (defined: linux-basics)',
+      }),
+    ]);
+  });
+
   it('reports three different mistakes at once, each with its field path and line', () => {
     const bad = good
       .replace('idleTimeout: 15m', 'idleTimeout: 15 minutes')

@@ -26,7 +26,7 @@ const HISTORIES = join(__dirname, '../fixtures/histories');
  * The full life recorded by the current workflow code. Released versions' files stay as they
  * are (a change to the workflow is gated with patched() and recorded under a new name).
  */
-const CURRENT_VERSION_HISTORY = 'lab-v9-outputs-with-create-full-life.json';
+const CURRENT_VERSION_HISTORY = 'lab-v10-usage-ledger-full-life.json';
 
 describe('the lab workflow across crashes, long lives and policy changes', () => {
   let env: LabEnv;

@@ -22,6 +22,7 @@ import {
   listLabsQuery,
   type LabView,
 } from './schema';
+import { refuseIfUsedUp } from '../usage/view';
 import { viewAfterLaunch, viewOfDocument, viewOfSnapshot } from './views';
 
 /** A heartbeat token lives as long as the lab's life can: maxLifetime, or a year without one. */
@@ -110,11 +111,12 @@ export function labRoutes(api: ApiServices): AnyRoute[] {
         { status: 200, description: 'the lab was already ready', schema: launchedLabSchema },
         { status: 202, description: 'launch accepted', schema: launchedLabSchema },
       ],
-      errors: [422],
+      errors: [403, 422],
       async handle(koa, { body }) {
         const policy = labNamed(config, body.lab);
         if (!policy) throw unknownLab(body.lab);
         const labId = labIdFor(body.courseId, body.learnerId, body.lab);
+        await refuseIfUsedUp(api, body, labId);
         const lab = await viewAfterLaunch(api, labId, body, await launch(api, body));
         const heartbeatToken = api.heartbeatTokens.issue(
           labId,

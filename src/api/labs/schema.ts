@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { usageSchema } from '../usage/view';
 import { LAB_STATES } from '../../../workflows/state';
 import { LAB_ID_PATTERN } from '../../temporal/ids';
 
@@ -107,6 +108,9 @@ export const labSchema = z
       description:
         'why a stack action is held up, for staff (e.g. "resume of ...: Heat unavailable since 12:03:10 UTC, retrying"); null when nothing is',
     }),
+    usage: usageSchema
+      .optional()
+      .meta({ description: 'present when a usage limit applies (GET of one lab, launch)' }),
   })
   .meta({ id: 'Lab' });
 export type LabView = z.output<typeof labSchema>;

@@ -4,6 +4,7 @@ import type { LabSnapshot } from '../../../workflows/state';
 import type { ApiServices } from '../services';
 import { presentLab, recordFromDocument, recordFromSnapshot } from './presenter';
 import type { LabView } from './schema';
+import { usageOfLab, type UsageView } from '../usage/view';
 
 /** Stored learner activity and any heartbeat this process holds but has not flushed yet. */
 function activityOf(
@@ -16,12 +17,20 @@ function activityOf(
   return Number.isFinite(at) ? at : null;
 }
 
+/** One lab, with its `usage` when a usage limit applies to it. */
 export async function viewOfDocument(api: ApiServices, doc: LabDocument): Promise<LabView> {
-  const stored = await api.deps.mongo('read activity', () =>
-    api.ctx.store.activity.lastActivityAt(doc._id),
+  const [stored, usage] = await Promise.all([
+    api.deps.mongo('read activity', () => api.ctx.store.activity.lastActivityAt(doc._id)),
+    usageOfLab(api, doc, doc),
+  ]);
+  return withUsage(
+    presentLab(recordFromDocument(doc), activityOf(api, doc._id, stored), api.ctx.config),
+    usage,
   );
-  return presentLab(recordFromDocument(doc), activityOf(api, doc._id, stored), api.ctx.config);
 }
+
+const withUsage = (view: LabView, usage: UsageView | undefined): LabView =>
+  usage ? { ...view, usage } : view;
 
 export async function viewsOfDocuments(api: ApiServices, docs: LabDocument[]): Promise<LabView[]> {
   if (docs.length === 0) return [];
@@ -68,10 +77,9 @@ export async function viewAfterLaunch(
         statusReason: null,
       };
   // The launch itself is learner activity (the workflow counts it so too).
-  return presentLab(
-    record,
-    Math.max(activityOf(api, labId, null) ?? 0, now.getTime()),
-    api.ctx.config,
+  return withUsage(
+    presentLab(record, Math.max(activityOf(api, labId, null) ?? 0, now.getTime()), api.ctx.config),
+    await usageOfLab(api, request, doc),
   );
 }
 

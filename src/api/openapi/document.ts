@@ -33,12 +33,15 @@ export function openApiDocument(routes: AnyRoute[], version: string): JsonObject
     ];
     const responses: Record<string, unknown> = {};
     for (const r of route.responses) {
-      responses[String(r.status)] = {
-        description: r.description,
-        ...(r.schema
-          ? { content: { [mediaTypeOf(r.schema)]: { schema: convert(r.schema, 'output') } } }
-          : {}),
+      // Entries sharing a status are one answer in several media types (chosen by Accept).
+      const answer = (responses[String(r.status)] ??= { description: r.description }) as {
+        content?: Record<string, unknown>;
       };
+      if (r.schema)
+        answer.content = {
+          ...answer.content,
+          [mediaTypeOf(r.schema)]: { schema: convert(r.schema, 'output') },
+        };
     }
     for (const status of errorStatuses(route)) {
       responses[String(status)] ??= {

@@ -1,4 +1,6 @@
 import type { Client } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { dayOf } from '../../../workflows/usage';
 import type { Logger } from '../../log';
 import type { Store } from '../../store';
 import { isLabRunning, signalHeartbeat } from '../../temporal/lab-client';
@@ -23,6 +25,11 @@ export interface HeartbeatOptions {
 
 /** Activity writes per database round trip. */
 const FLUSH_CHUNK = 100;
+/**
+ * A heartbeat stands for at most this much learner activity before it (the heartbeat client
+ * sends one per 30 s at most while the learner is active): the usage report's active hours.
+ */
+export const ACTIVE_PER_HEARTBEAT_MS = 30_000;
 
 /**
  * The heartbeat hot path. A heartbeat costs no Temporal call and no write of its own: the
@@ -33,6 +40,11 @@ const FLUSH_CHUNK = 100;
  */
 export class HeartbeatRelay {
   private pending = new Map<string, number>();
+  /** Each lab's last heartbeat here, and learner-active ms not yet written, by labId|day. */
+  private lastBeat = new Map<string, number>();
+  private activePending = new Map<string, number>();
+  /** This process's own documents of learner-active time (one writer per document). */
+  private readonly activeWriter = randomUUID();
   private readonly signals: SignalPacer;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly states: LabStateCache;
@@ -78,6 +90,7 @@ export class HeartbeatRelay {
     if (state === 'deleted') throw conflict(`lab ${labId} is deleted`, { state });
     const at = this.now();
     this.pending.set(labId, Math.max(at, this.pending.get(labId) ?? 0));
+    this.countActive(labId, at);
     this.deps.metrics.heartbeatsReceived.inc();
     if (state === 'suspended' || state === 'suspending') this.wake(labId, state, at);
   }
@@ -108,6 +121,36 @@ export class HeartbeatRelay {
     return running ? 'queued' : null;
   }
 
+  /** Up to ACTIVE_PER_HEARTBEAT_MS of activity before this heartbeat, since the lab's last one. */
+  private countActive(labId: string, at: number): void {
+    const since = at - (this.lastBeat.get(labId) ?? -Infinity);
+    this.lastBeat.set(labId, at);
+    const key = `${labId}|${dayOf(at)}`;
+    const ms = Math.max(0, Math.min(since, ACTIVE_PER_HEARTBEAT_MS));
+    this.activePending.set(key, (this.activePending.get(key) ?? 0) + ms);
+  }
+
+  /** Learner-active time counted since the last flush; kept for the next one on failure. */
+  private async writeActive(): Promise<void> {
+    for (const [labId, at] of this.lastBeat)
+      if (this.now() - at > ACTIVE_PER_HEARTBEAT_MS) this.lastBeat.delete(labId);
+    if (this.activePending.size === 0) return;
+    const batch = this.activePending;
+    this.activePending = new Map();
+    const entries = [...batch].map(([key, ms]) => {
+      const cut = key.lastIndexOf('|');
+      return { labId: key.slice(0, cut), day: key.slice(cut + 1), ms };
+    });
+    try {
+      await this.deps.dependencies.mongo('learner-active flush', (deadline) =>
+        this.deps.store.usage.addActive(this.activeWriter, entries, deadline),
+      );
+    } catch {
+      for (const [key, ms] of batch)
+        this.activePending.set(key, (this.activePending.get(key) ?? 0) + ms);
+    }
+  }
+
   /** A heartbeat held here and not yet flushed, so the lab object shows it at once. */
   pendingAt(labId: string): number | undefined {
     return this.pending.get(labId);
@@ -129,6 +172,7 @@ export class HeartbeatRelay {
   private async write(): Promise<void> {
     this.states.sweep();
     this.signals.sweep(this.now());
+    await this.writeActive();
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();

@@ -2,6 +2,7 @@ import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import type { CheckRunView } from '../../api/checks/schema';
 import type { LabView } from '../../api/labs/schema';
 import type { DeliveryView } from '../../api/webhooks';
+import type { GroupBy, UsageReport } from '../../usage/report';
 import { CliError, EXIT } from './exit-codes';
 /** The lab actions are the workflow's (workflows/state.ts); labctl reaches them through the API. */
 import type { LabAction } from '../../../workflows/state';
@@ -30,6 +31,37 @@ export interface ProviderView {
   capacity: number;
   used: number;
   queued: number;
+}
+
+/** GET /v1/reports/usage as JSON. */
+export interface UsageReportView extends UsageReport {
+  courseId: string | null;
+}
+
+export interface UsageReportQuery {
+  courseId?: string;
+  from?: string;
+  to?: string;
+  groupBy?: GroupBy;
+}
+
+/** A grant of extra lab time (POST and GET /v1/usage/grants). */
+export interface UsageGrantView {
+  id: string;
+  courseId: string;
+  learnerId: string;
+  /** null: every lab of the course. */
+  lab: string | null;
+  extraSeconds: number;
+  reason: string;
+  grantedBy: string;
+  at: string;
+}
+
+export interface UsageRebuildView {
+  labs: number;
+  lines: number;
+  skipped: number;
 }
 
 interface ApiErrorBody {
@@ -110,14 +142,59 @@ export class LabsApiClient {
     return (await this.call<{ providers: ProviderView[] }>('get', '/v1/providers')).providers;
   }
 
+  usageReport(query: UsageReportQuery): Promise<UsageReportView> {
+    return this.call('get', '/v1/reports/usage', { params: { ...query } });
+  }
+
+  /** The report as the API renders it in CSV (Accept: text/csv), unparsed. */
+  usageReportCsv(query: UsageReportQuery): Promise<string> {
+    return this.call('get', '/v1/reports/usage', { params: { ...query }, accept: 'text/csv' });
+  }
+
+  rebuildUsage(labId?: string): Promise<UsageRebuildView> {
+    return this.call('post', '/v1/usage/rebuild', { body: labId ? { labId } : {} });
+  }
+
+  grantUsage(grant: {
+    courseId: string;
+    learnerId: string;
+    lab?: string;
+    /** A duration such as "5h". */
+    extra: string;
+    reason: string;
+  }): Promise<UsageGrantView> {
+    return this.call('post', '/v1/usage/grants', { body: grant });
+  }
+
+  async usageGrants(query: { courseId: string; learnerId?: string }): Promise<UsageGrantView[]> {
+    const body = await this.call<{ grants: UsageGrantView[] }>('get', '/v1/usage/grants', {
+      params: query,
+    });
+    return body.grants;
+  }
+
   private async call<T>(
     method: 'get' | 'post' | 'delete',
     path: string,
-    options: { params?: Record<string, string | number | undefined> } = {},
+    options: {
+      params?: Record<string, string | number | undefined>;
+      /** Sent as JSON. */
+      body?: object;
+      /** A media type other than JSON: the answer comes back as text. */
+      accept?: string;
+    } = {},
   ): Promise<T> {
     let res: AxiosResponse<unknown>;
     try {
-      res = await this.http.request({ method, url: path, params: options.params });
+      res = await this.http.request({
+        method,
+        url: path,
+        params: options.params,
+        data: options.body,
+        ...(options.accept
+          ? { headers: { Accept: options.accept }, responseType: 'text' as const }
+          : {}),
+      });
     } catch (err) {
       const code = (err as { code?: string }).code;
       throw new CliError(
@@ -131,8 +208,21 @@ export class LabsApiClient {
   }
 }
 
+/** An error answer's body; one asked for as text (a CSV) arrives as the JSON's text. */
+function errorBodyOf(data: unknown): ApiErrorBody {
+  let body = data;
+  if (typeof data === 'string') {
+    try {
+      body = JSON.parse(data) as unknown;
+    } catch {
+      return {};
+    }
+  }
+  return (typeof body === 'object' && body !== null ? body : {}) as ApiErrorBody;
+}
+
 function apiFailure(method: string, path: string, res: AxiosResponse<unknown>): CliError {
-  const body = (typeof res.data === 'object' && res.data !== null ? res.data : {}) as ApiErrorBody;
+  const body = errorBodyOf(res.data);
   const code = body.error?.code ?? 'http_error';
   const message = body.error?.message ?? (typeof res.data === 'string' ? res.data : res.statusText);
   const lines = [`${method.toUpperCase()} ${path}: ${res.status} ${code}: ${message}`];

@@ -3,6 +3,7 @@ import { parseDuration, type LabctlEnvironment } from '../../config';
 import { LAB_STATES } from '../../../workflows/state';
 import { DELIVERY_STATES } from '../../store/deliveries';
 import { LAB_ID_PATTERN } from '../../temporal/ids';
+import { GROUP_BYS, type GroupBy } from '../../usage/report';
 import { LabsApiClient, type Lab, type LabAction } from './api-client';
 import { CliError, EXIT, usageError } from './exit-codes';
 import {
@@ -12,6 +13,9 @@ import {
   labDetails,
   labsTable,
   providersTable,
+  usageGrantsTable,
+  usageRebuildText,
+  usageReportTable,
   workflowUrl,
 } from './format';
 import type { Io } from './io';
@@ -36,6 +40,18 @@ const duration = (value: string) => {
   if (ms === undefined || ms <= 0)
     throw new InvalidArgumentError('must be a duration such as "90s", "15m" or "1h"');
   return ms;
+};
+
+/** What the API takes as a duration ("5h"): checked here so a typo is a usage error. */
+const durationText = (value: string) => {
+  duration(value);
+  return value;
+};
+
+const day = (value: string) => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value))
+    throw new InvalidArgumentError('must be a date YYYY-MM-DD');
+  return value;
 };
 
 const labId = (value: string) => {
@@ -229,6 +245,95 @@ export function buildProgram(env: LabctlEnvironment, io: Io): Command {
         );
       },
     );
+
+  program
+    .command('report')
+    .description('lab time and cost of a course over a range of days (default: the last 30)')
+    .requiredOption('--course <courseId>', 'course key, e.g. course-v1:Org+Course+Run')
+    .addOption(new Option('--from <day>', 'first day, UTC (YYYY-MM-DD)').argParser(day))
+    .addOption(new Option('--to <day>', 'last day, UTC, included (default: today)').argParser(day))
+    .addOption(
+      new Option('--group-by <what>', 'one row per lab, learner or day')
+        .choices([...GROUP_BYS])
+        .default('lab'),
+    )
+    .addOption(new Option('--csv', 'the CSV the API answers').conflicts('json'))
+    .option('--json', 'JSON instead of a table')
+    .action(
+      async (o: {
+        course: string;
+        from?: string;
+        to?: string;
+        groupBy: GroupBy;
+        csv?: boolean;
+        json?: boolean;
+      }) => {
+        const api = client();
+        const query = { courseId: o.course, from: o.from, to: o.to, groupBy: o.groupBy };
+        // The API's CSV byte for byte (one renderer, src/usage/report.ts): its lines end in CRLF,
+        // and io.out adds the last LF back.
+        if (o.csv) return io.out((await api.usageReportCsv(query)).replace(/\n$/, ''));
+        const report = await api.usageReport(query);
+        print(o.json, report, () => usageReportTable(report));
+      },
+    );
+
+  const usage = program
+    .command('usage')
+    .description('usage limits: extra time for a learner, the ledger rebuilt from the audit trail');
+
+  usage
+    .command('rebuild')
+    .description("rebuild the usage ledger from the labs' audit trails (idempotent)")
+    .addOption(new Option('--lab <id>', 'only this lab').argParser(labId))
+    .option('--json', 'JSON instead of text')
+    .action(async (o: { lab?: string; json?: boolean }) => {
+      const result = await client().rebuildUsage(o.lab);
+      print(o.json, result, () => usageRebuildText(result));
+    });
+
+  usage
+    .command('grant')
+    .description('give a learner extra running time over their usage limits (audited)')
+    .requiredOption('--course <courseId>', 'course key')
+    .requiredOption('--learner <learnerId>', "learner's anonymous id")
+    .option('--lab <name>', "only this lab's limits (default: every lab of the course)")
+    .requiredOption('--extra <duration>', 'extra running time, e.g. 5h or 90m', durationText)
+    .requiredOption('--reason <text>', 'why (kept with the grant)')
+    .option('--json', 'print the grant as JSON')
+    .action(
+      async (o: {
+        course: string;
+        learner: string;
+        lab?: string;
+        extra: string;
+        reason: string;
+        json?: boolean;
+      }) => {
+        const grant = await client().grantUsage({
+          courseId: o.course,
+          learnerId: o.learner,
+          ...(o.lab !== undefined ? { lab: o.lab } : {}),
+          extra: o.extra,
+          reason: o.reason,
+        });
+        io.err(`usage grant: ${grant.id}`);
+        print(o.json, grant, () => usageGrantsTable([grant]));
+      },
+    );
+
+  usage
+    .command('grants')
+    .description("a course's usage grants, newest first (or one learner's)")
+    .requiredOption('--course <courseId>', 'course key')
+    .option('--learner <learnerId>', "only this learner's")
+    .option('--json', 'JSON instead of a table')
+    .action(async (o: { course: string; learner?: string; json?: boolean }) => {
+      const grants = await client().usageGrants({ courseId: o.course, learnerId: o.learner });
+      print(o.json, { grants }, () =>
+        grants.length === 0 ? '(no usage grants)' : usageGrantsTable(grants),
+      );
+    });
 
   program
     .command('providers')

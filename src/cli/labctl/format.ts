@@ -1,11 +1,35 @@
-import type { CheckRunView, DeliveryView, Lab, LabEventView, ProviderView } from './api-client';
+import { formatDuration } from '../../config';
+import type {
+  CheckRunView,
+  DeliveryView,
+  Lab,
+  LabEventView,
+  ProviderView,
+  UsageGrantView,
+  UsageRebuildView,
+  UsageReportView,
+} from './api-client';
+import type { UsageReportRow } from '../../usage/report';
 
-/** A plain text table: columns padded to their widest cell, no colours (scripts grep it). */
-export function table(headers: string[], rows: string[][]): string {
+/**
+ * A plain text table: columns padded to their widest cell, no colours (scripts grep it).
+ * `align`: per column; figures read better right-aligned.
+ */
+export function table(
+  headers: string[],
+  rows: string[][],
+  align: ReadonlyArray<'left' | 'right'> = [],
+): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .map((c, i) =>
+        align[i] === 'right'
+          ? c.padStart(widths[i] ?? 0)
+          : i === cells.length - 1
+            ? c
+            : c.padEnd(widths[i] ?? 0),
+      )
       .join('  ')
       .trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');
@@ -155,3 +179,65 @@ export function deliveriesTable(deliveries: DeliveryView[]): string {
     ]),
   );
 }
+
+/** Hours to 2 decimals: the table is read, the JSON and CSV keep 4. */
+const hoursText = (h: number): string => h.toFixed(2);
+const moneyText = (amount: number, currency: string): string => `${amount.toFixed(2)} ${currency}`;
+
+/** The usage report: a title line, one line per row, then the totals. */
+export function usageReportTable(report: UsageReportView): string {
+  const cells = (row: UsageReportRow): string[] => [
+    row.key,
+    hoursText(row.runningHours),
+    hoursText(row.suspendedHours),
+    hoursText(row.chargedHours),
+    hoursText(row.staffHours),
+    hoursText(row.activeHours),
+    String(row.labs),
+    String(row.learners),
+    row.cost ? moneyText(row.cost.estimated, row.cost.currency) : '-',
+    row.cost ? moneyText(row.cost.alwaysOn, row.cost.currency) : '-',
+    row.cost ? moneyText(row.cost.saving, row.cost.currency) : '-',
+    row.note ?? '',
+  ];
+  const title =
+    `usage of ${report.courseId ?? 'every course'} from ${report.from} to ${report.to}, ` +
+    `by ${report.groupBy}, as of ${when(report.asOf)} (hours)`;
+  const body = table(
+    [
+      report.groupBy.toUpperCase(),
+      'RUNNING',
+      'SUSPENDED',
+      'CHARGED',
+      'STAFF',
+      'ACTIVE',
+      'LABS',
+      'LEARNERS',
+      'COST',
+      'ALWAYS-ON',
+      'SAVING',
+      'NOTE',
+    ],
+    [...report.rows.map(cells), cells(report.total)],
+    ['left', ...Array<'right'>(10).fill('right'), 'left'],
+  );
+  return `${title}\n${body}`;
+}
+
+export function usageGrantsTable(grants: UsageGrantView[]): string {
+  return table(
+    ['AT', 'COURSE', 'LEARNER', 'LAB', 'EXTRA', 'GRANTED BY', 'REASON'],
+    grants.map((g) => [
+      when(g.at),
+      g.courseId,
+      g.learnerId,
+      g.lab ?? '(every lab)',
+      formatDuration(g.extraSeconds * 1000),
+      g.grantedBy,
+      g.reason,
+    ]),
+  );
+}
+
+export const usageRebuildText = (r: UsageRebuildView): string =>
+  `rebuilt the usage ledger of ${r.labs} lab(s): ${r.lines} line(s) written, ${r.skipped} lab(s) skipped`;

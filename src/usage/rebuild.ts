@@ -1,0 +1,58 @@
+/**
+ * The usage ledger rebuilt from the audit trail (`labctl usage rebuild`): the repair for a ledger
+ * that went wrong, and the proof that it is derived data. Idempotent: a second run writes the
+ * same lines. A lab's workflow may write while it runs; a line it has moved past what the
+ * rebuild read is left as the workflow wrote it (src/store/usage.ts replaceLab).
+ */
+import { seqOf, type LabEvent } from '../store/events';
+import type { Store } from '../store';
+import type { UsageOwner } from '../store/usage';
+import { usageOfTrail } from '../../workflows/usage';
+
+export interface RebuildResult {
+  /** Labs whose ledger was rebuilt. */
+  labs: number;
+  /** Ledger lines written. */
+  lines: number;
+  /** Labs left out: their events name no course or learner and their projection is gone. */
+  skipped: number;
+}
+
+export async function rebuildLedger(
+  store: Pick<Store, 'events' | 'usage' | 'labs'>,
+  options: { labId?: string; maxTimeMS?: number } = {},
+): Promise<RebuildResult> {
+  const result: RebuildResult = { labs: 0, lines: 0, skipped: 0 };
+  const deadline = options.maxTimeMS ? { maxTimeMS: options.maxTimeMS } : undefined;
+  for await (const trail of store.events.trails(options.labId, deadline)) {
+    const owner = ownerOf(trail) ?? (await ownerFromProjection(store, trail[0]!.labId));
+    if (!owner) {
+      result.skipped++;
+      continue;
+    }
+    const days = usageOfTrail(
+      trail.map((e) => ({
+        at: e.at.getTime(),
+        to: e.to,
+        ...(e.charge ? { charge: e.charge } : {}),
+      })),
+    );
+    result.lines += await store.usage.replaceLab(owner, days, seqOf(trail[trail.length - 1]!));
+    result.labs++;
+  }
+  return result;
+}
+
+/** Whose lab, from the trail's own events (those written since the ledger carry it). */
+function ownerOf(trail: LabEvent[]): UsageOwner | null {
+  const e = trail.find((x) => x.courseId && x.learnerId && x.lab);
+  return e ? { labId: e.labId, courseId: e.courseId!, learnerId: e.learnerId!, lab: e.lab! } : null;
+}
+
+async function ownerFromProjection(
+  store: Pick<Store, 'labs'>,
+  labId: string,
+): Promise<UsageOwner | null> {
+  const doc = await store.labs.get(labId);
+  return doc ? { labId, courseId: doc.courseId, learnerId: doc.learnerId, lab: doc.lab } : null;
+}
