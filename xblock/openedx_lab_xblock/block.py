@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover
     from xblock.fragment import Fragment  # type: ignore
 
 from . import words
-from .client import LabService, LabServiceError, NotConfigured, Settings
+from .client import LabService, LabServiceError, NotConfigured, Settings, UsageLimitReached, usage_of
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,9 @@ log = logging.getLogger(__name__)
 ANONYMOUS_ID = "edx-platform.anonymous_user_id"
 #: Longest long-poll a browser may ask the handler for (it holds an LMS worker meanwhile).
 MAX_WAIT = 25
-#: What the browser sees of a lab: never ids of other systems, stacks or tokens.
-BROWSER_FIELDS = ("state", "progress", "error", "lastActivityAt", "suspendAt", "deleteAt")
+#: What the browser sees of a lab: never ids of other systems, stacks or tokens. `usage` (the
+#: learner's lab time, when a usage limit applies) only as client.usage_of() keeps it.
+BROWSER_FIELDS = ("state", "progress", "error", "lastActivityAt", "suspendAt", "deleteAt", "usage")
 #: Lab states in which a fresh heartbeat token is handed out: launching for one (which is how
 #: the API issues it) changes nothing, or resumes a paused lab the learner is active on.
 TOKEN_STATES = ("queued", "launching", "ready", "suspending", "suspended", "resuming", "resetting")
@@ -81,17 +82,31 @@ PUBLISHED_KEPT = 100
 
 
 class HandlerError(JsonHandlerError):
-    """An error for the page, in learner words, with when to try again after a 429."""
+    """An error for the page, in learner words, with when to try again after a 429.
 
-    def __init__(self, status_code: int, message: str, retry_after: Optional[int] = None):
+    `extra` goes into the answer as well: for a launch refused because the learner's lab time is
+    used up, its code and the usage, so the page tells it from other 403s and does not retry.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        retry_after: Optional[int] = None,
+        extra: Optional[dict] = None,
+    ):
         super().__init__(status_code, message)
         self.retry_after = retry_after
+        self.extra = extra or {}
 
     @classmethod
     def of(cls, err: LabServiceError) -> "HandlerError":
         # A refused service token is the site's configuration, not a learner's 401.
         status = 503 if isinstance(err, NotConfigured) else (err.status or 503)
-        return cls(status, err.message, err.retry_after)
+        extra = None
+        if isinstance(err, UsageLimitReached):
+            extra = {"code": err.code, "usage": usage_of(err.details)}
+        return cls(status, err.message, err.retry_after, extra)
 
     def _headers(self, response: Response) -> Response:
         if self.retry_after:
@@ -99,7 +114,7 @@ class HandlerError(JsonHandlerError):
         return response
 
     def get_response(self, **kwargs: Any) -> Response:
-        body: dict = {"error": self.message}
+        body: dict = {"error": self.message, **self.extra}
         if self.retry_after:
             body["retryAfter"] = self.retry_after
         return self._headers(
@@ -250,7 +265,7 @@ class LabXBlock(ScorableXBlockMixin, XBlock):
 
     def student_view(self, context: Optional[dict] = None) -> Fragment:
         """The unit, without a call to the API: the page's script launches (a POST) when it starts."""
-        data: dict = {"now": _now_ms(), "deletionWords": words.DELETION}
+        data: dict = {"now": _now_ms(), "deletionWords": words.DELETION, "usageWords": words.USAGE}
         try:
             self._service()
             if not self.lab_name:
@@ -719,6 +734,8 @@ class LabXBlock(ScorableXBlockMixin, XBlock):
             # The lab's raw reason (Heat's, with project ids and hosts) is for staff only.
             code = error.get("code") if isinstance(error, dict) else None
             shown["error"] = {"code": code, "message": words.lab_error(code)}
+        # The learner's lab time: never when the window started, nor what the API adds later.
+        shown["usage"] = usage_of(lab.get("usage"))
         return {"lab": shown, "now": _now_ms()}
 
     def _checks(self) -> list:

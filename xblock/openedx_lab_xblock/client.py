@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -20,12 +21,19 @@ DEFAULT_TIMEOUT = 10.0
 #: A 429 without a usable Retry-After (a proxy's, say): wait this long.
 DEFAULT_RETRY_AFTER = 10
 MAX_RETRY_AFTER = 3600
+#: The API's `error.code` for a launch refused because the learner's lab time is used up (a 403,
+#: like a refused service token, which keeps the code "forbidden").
+USAGE_LIMIT = "usage_limit"
+#: What the API does once a learner's lab time is used up: only say so, refuse launches and
+#: resumes, or also pause the lab.
+BREACHES = ("warn", "block", "suspend")
 
 
 class LabServiceError(Exception):
     """The lab service answered with an error, or could not be asked at all.
 
-    `message` is for the learner (words.py); `detail` is the API's own message, for logs.
+    `message` is for the learner (words.py); `detail` is the API's own message, for logs;
+    `details` the API's `error.details` (what some codes need, such as a usage limit's numbers).
     """
 
     def __init__(
@@ -35,6 +43,7 @@ class LabServiceError(Exception):
         code: Optional[str] = None,
         detail: Optional[str] = None,
         retry_after: Optional[int] = None,
+        details: Optional[dict] = None,
     ):
         super().__init__(message)
         self.message = message
@@ -42,10 +51,19 @@ class LabServiceError(Exception):
         self.code = code
         self.detail = detail
         self.retry_after = retry_after
+        self.details = details
 
 
 class NotConfigured(LabServiceError):
     """XBLOCK_SETTINGS["LabXBlock"] lacks what the XBlock needs."""
+
+
+class UsageLimitReached(LabServiceError):
+    """A launch (or a resume) refused because the learner's lab time is used up (403 `usage_limit`).
+
+    `details` holds the usage ({usedSeconds, limitSeconds, remainingSeconds, breach, exceeded,
+    window, windowStart}) the page shows.
+    """
 
 
 class Unavailable(LabServiceError):
@@ -156,6 +174,12 @@ class LabService:
         status = response.status_code
         code, detail, details = _error_of(response)
         log.info("lab service: %s %s answered %s %s: %s", method, path, status, code, detail)
+        if status == 403 and code == USAGE_LIMIT:
+            # The learner's own lab time, told to them: not the site's configuration (below).
+            usage = usage_of(details)
+            limit = usage["limitSeconds"] if usage else None
+            message = words.usage_limit(limit, (details or {}).get("window"))
+            raise UsageLimitReached(message, status, code, detail, details=details)
         if status in (401, 403):
             # The XBlock's own configuration, not the learner's doing: said for the course team.
             raise NotConfigured(
@@ -164,11 +188,50 @@ class LabService:
                 status,
                 code,
                 detail,
+                details=details,
             )
         retry_after = _retry_after(response) if status == 429 else None
         message = words.api_error(status, code, details, action, retry_after)
         error_class = Unavailable if status in (502, 503, 504) else LabServiceError
-        raise error_class(message, status, code, detail, retry_after)
+        raise error_class(message, status, code, detail, retry_after, details)
+
+
+def usage_of(value: Any) -> Optional[dict]:
+    """A lab's `usage` (or a `usage_limit` error's details) as the page may see it.
+
+    Only the numbers, the window, the breach and whether the time is used up: never
+    `windowStart` or anything the API may add. None when absent, or without a usable limit
+    (nothing could be said of it).
+    """
+    if not isinstance(value, dict):
+        return None
+    limit = _seconds(value.get("limitSeconds"))
+    used = _seconds(value.get("usedSeconds"))
+    remaining = _seconds(value.get("remainingSeconds"))
+    if limit is None or (used is None and remaining is None):
+        return None
+    if used is None:
+        used = max(0, limit - (remaining or 0))
+    if remaining is None:
+        remaining = max(0, limit - used)
+    exceeded = value.get("exceeded")
+    window = value.get("window")
+    breach = value.get("breach")
+    return {
+        "usedSeconds": used,
+        "limitSeconds": limit,
+        "remainingSeconds": remaining,
+        "breach": breach if breach in BREACHES else None,
+        "exceeded": exceeded if isinstance(exceeded, bool) else remaining <= 0,
+        "window": window if window == "course" or words.window_days(window) else None,
+    }
+
+
+def _seconds(value: Any) -> Optional[float]:
+    """A count of seconds from the API: a finite number >= 0, else None (a bool is no number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def _error_of(response: requests.Response) -> "tuple[Optional[str], str, Optional[dict]]":

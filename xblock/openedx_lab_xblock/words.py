@@ -8,6 +8,7 @@ the stable `code`.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping, Optional
 
 TELL_THE_TEAM = "If it keeps happening, please tell the course team."
@@ -86,6 +87,34 @@ DELETION = {
     "end_of_lifetime": "Your lab and its files will be deleted on {date} (the end of its lifetime).",
 }
 
+#: The learner's lab time, when a usage limit applies to the lab (the lab's `usage`). lab.js
+#: fills the {placeholders} the same way usage_limit() below does: {left} and {limit} are
+#: lab_time()s, {per} and {window} one of the phrases below (each with its leading space, "" for
+#: a window the page does not know).
+USAGE = {
+    # Time left: counts down while the lab is ready.
+    "left": "{left} of lab time left, out of {limit}{per}.",
+    # Used up, with breach "warn": only a notice, the lab keeps working.
+    "used_up_warn": "You have used the {limit} of lab time planned{per}. Your lab keeps working.",
+    # Used up, with breach "block" or "suspend": launching or resuming is refused (also the
+    # reason the launch handler answers with).
+    "used_up": "You have used all {limit} of lab time{window}. Ask your course team for more time.",
+    "used_up_all": "You have used all your lab time{window}. Ask your course team for more time.",
+    # A paused lab that cannot resume because the time is used up (instead of "resumes when...").
+    "paused": "Your lab is paused because your lab time is used up.",
+    # The window the limit counts over (`window`: "course", or "<N>d", the last N days).
+    "per_course": " for this course",
+    "per_days": " per {days} days",
+    "per_day": " per day",
+    "window_course": " for this course",
+    "window_days": " in the last {days} days",
+    "window_day": " in the last day",
+    # Lengths of lab time, in whole minutes rounded down: "4 h 12 min".
+    "hours": "{n} h",
+    "minutes": "{n} min",
+    "under_a_minute": "less than 1 min",
+}
+
 #: The "Check your work" part of the page, as lab.js says it ({n} placeholders filled there).
 CHECKS = {
     "heading": "Check your work",
@@ -112,6 +141,47 @@ CHECKS = {
 
 def lab_error(code: Optional[str]) -> str:
     return LAB_ERRORS.get(code or "", LAB_ERROR_OTHER)
+
+
+def lab_time(seconds: float) -> str:
+    """A length of lab time, "4 h 12 min", rounded down to the minute (never more than is left).
+
+    lab.js has the same (LabXBlock.labTime), for the countdown.
+    """
+    minutes = int(max(0.0, seconds) // 60)
+    if minutes == 0 and seconds > 0:
+        return USAGE["under_a_minute"]
+    hours, minutes = divmod(minutes, 60)
+    parts = [USAGE["hours"].format(n=hours)] if hours else []
+    if minutes or not hours:
+        parts.append(USAGE["minutes"].format(n=minutes))
+    return " ".join(parts)
+
+
+def window_days(window: Any) -> Optional[int]:
+    """The N of a usage window "<N>d" (the last N days); None for "course" or anything else."""
+    found = re.fullmatch(r"([1-9][0-9]{0,4})d", window) if isinstance(window, str) else None
+    return int(found.group(1)) if found else None
+
+
+def usage_window(window: Any) -> str:
+    """Which lab time a limit counts, as the used-up sentence ends: " for this course"."""
+    if window == "course":
+        return USAGE["window_course"]
+    days = window_days(window)
+    if days is None:
+        return ""
+    return USAGE["window_day"] if days == 1 else USAGE["window_days"].format(days=days)
+
+
+def usage_limit(limit_seconds: Optional[float], window: Any) -> str:
+    """The API's 403 `usage_limit` (a launch refused: the lab time is used up) for the learner.
+
+    `limit_seconds` as client.usage_of() reads it (None when the error had no usable number).
+    """
+    if limit_seconds is None:
+        return USAGE["used_up_all"].format(window=usage_window(window))
+    return USAGE["used_up"].format(limit=lab_time(limit_seconds), window=usage_window(window))
 
 
 def seconds(n: int) -> str:

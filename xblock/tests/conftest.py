@@ -127,6 +127,7 @@ def orchestrator(_server: FakeOrchestrator) -> FakeOrchestrator:
     _server.requests.clear()
     _server.faults.clear()
     _server.tokens_issued.clear()
+    _server.usage = None
     _server.clear_checks()
     return _server
 

@@ -67,6 +67,10 @@ class FakeOrchestrator:
     check_runs: Dict[str, dict] = field(default_factory=dict)
     #: Guards `check_runs`; notified when a run finishes (what `?wait=` waits for).
     check_changed: threading.Condition = field(default_factory=threading.Condition)
+    #: The learners' lab time (the API's `usage`), when a usage limit applies: every lab answer
+    #: carries it, and once it is `exceeded` with breach "block" or "suspend" launches (and
+    #: resumes) are refused with the API's 403 `usage_limit`. None: no limit, no `usage` field.
+    usage: Optional[dict] = None
     ticks: int = 0
     server: Optional[ThreadingHTTPServer] = None
 
@@ -102,6 +106,18 @@ class FakeOrchestrator:
                     fault.times -= 1
                 return fault
         return None
+
+    def public_lab(self, lab: dict) -> dict:
+        """A lab as the API answers it: with `usage` when a usage limit applies."""
+        return {**lab, "usage": dict(self.usage)} if self.usage is not None else lab
+
+    def usage_refusal(self) -> Optional[dict]:
+        """The API's 403 for a launch once the lab time is used up (None while it is not)."""
+        usage = self.usage
+        if usage is None or not usage.get("exceeded") or usage.get("breach") == "warn":
+            return None
+        return {"error": {"code": "usage_limit", "message": "learner has used 72000 of 72000 seconds",
+                          "details": dict(usage)}}
 
     def _now(self) -> str:
         self.ticks += 1
@@ -202,6 +218,9 @@ class FakeOrchestrator:
         if method == "POST" and path == "/v1/labs":
             if body.get("lab") not in {lab["name"] for lab in CATALOG}:
                 return 422, {"error": {"code": "unknown_lab", "message": f"no lab {body.get('lab')}"}}
+            refusal = self.usage_refusal()
+            if refusal is not None:
+                return 403, refusal
             lab_id = lab_id_of(body["courseId"], body["learnerId"], body["lab"])
             lab = self.labs.setdefault(
                 lab_id,
@@ -221,7 +240,7 @@ class FakeOrchestrator:
             )
             issued = self.tokens_issued[lab_id] = self.tokens_issued.get(lab_id, 0) + 1
             return (200 if lab["state"] == "ready" else 202), {
-                **lab,
+                **self.public_lab(lab),
                 "heartbeatToken": f"hb1.{lab_id}.{issued}.sig",
             }
         if len(parts) >= 3 and parts[:2] == ["v1", "labs"]:
@@ -229,7 +248,7 @@ class FakeOrchestrator:
             if lab is None:
                 return 404, {"error": {"code": "not_found", "message": f"no lab {parts[2]}"}}
             if method == "GET" and len(parts) == 3:
-                return 200, lab
+                return 200, self.public_lab(lab)
             if method == "GET" and parts[3:] == ["connection"]:
                 if lab["state"] != "ready":
                     return 409, {"error": {"code": "conflict", "message": f"lab is {lab['state']}, not ready"}}
@@ -238,7 +257,7 @@ class FakeOrchestrator:
                 return self.handle_checks(method, lab, parts[4:], query, body)
             if method == "POST" and parts[3:] == ["reset"]:
                 lab["state"] = "resetting"
-                return 202, lab
+                return 202, self.public_lab(lab)
             if method == "POST" and parts[3:] == ["terminal-token"]:
                 if lab["state"] != "ready":
                     return 409, {"error": {"code": "invalid_state", "message": f"lab is {lab['state']}", "details": {"state": lab["state"]}}}

@@ -10,7 +10,13 @@
  * which publishes any run that finished while no page was watching.
  *
  * A paused lab's page says when the lab and its files will be deleted (LabXBlock.deletionNotice,
- * below, in the learner's locale and time zone). No build step: edit here. */
+ * below, in the learner's locale and time zone).
+ *
+ * When a usage limit applies to the lab (lab.usage), the page says how much lab time is left,
+ * counting down while the lab is ready, or that it is used up (LabXBlock.usageNotice, below). A
+ * launch refused because it is used up (the handler's 403 with code "usage_limit") shows the
+ * reason and is never retried by the page: only the course team can change it.
+ * No build step: edit here. */
 function LabXBlock(runtime, element, init) {
   'use strict';
   var $root = $(element).find('.openedx-lab');
@@ -31,6 +37,7 @@ function LabXBlock(runtime, element, init) {
   var REFRESH_MS = 60000; // while it is steady: a plain read now and then
   var WARN_MS = 3 * 60000; // the suspend warning shows in the last minutes
   var DELETION = init.deletionWords || {}; // words.DELETION, by what deletes the lab
+  var USAGE = init.usageWords || {}; // words.USAGE: the learner's lab time
 
   var lab = null;
   var skewMs = 0; // server clock minus ours
@@ -43,6 +50,9 @@ function LabXBlock(runtime, element, init) {
   var starting = !!init.launch; // the launch this script makes on opening is on its way
   // A launch or reset was just accepted: the answer may still show the state before it.
   var awaitingChange = false;
+  var usageAt = 0; // server time of the answer that brought lab.usage (it counts down from there)
+  var usageDue = null; // the lab.usage whose end this page already polled for
+  var usageRefused = false; // the launch was refused: the lab time is used up (no lab shown)
 
   // The terminal in the browser (init.terminal when the unit has it on): it opens once the lab
   // is ready, with a fresh token from the XBlock for each connection, and reconnects after a
@@ -89,6 +99,11 @@ function LabXBlock(runtime, element, init) {
     return (xhr && xhr.responseJSON && xhr.responseJSON.error) ||
       'The lab service cannot be reached right now. Retrying…';
   }
+  /** A launch refused because the learner's lab time is used up: asking again changes nothing
+   * until the course team gives more time (or, for a window of days, old time falls out of it). */
+  function isUsageRefusal(xhr) {
+    return !!xhr && xhr.status === 403 && !!xhr.responseJSON && xhr.responseJSON.code === 'usage_limit';
+  }
   /** A 429's wait (the XBlock's per-learner limit, or the API's), in ms; 0 for other errors. */
   function retryAfterMs(xhr) {
     var seconds = (xhr && xhr.responseJSON && xhr.responseJSON.retryAfter) ||
@@ -102,7 +117,7 @@ function LabXBlock(runtime, element, init) {
       handler('heartbeat_token').done(function (answer) {
         resolve(answer.heartbeat.token);
       }).fail(function (xhr) {
-        if (xhr.status === 404 || xhr.status === 409) resolve(null);
+        if (xhr.status === 404 || xhr.status === 409 || isUsageRefusal(xhr)) resolve(null);
         else reject(new Error(errorText(xhr)));
       });
     });
@@ -126,7 +141,8 @@ function LabXBlock(runtime, element, init) {
           if (!result.ok && !result.retry && heartbeat === started) heartbeat = null;
           if (!result.ok) return;
           lastBeatAt = serverNow();
-          if (lab && lab.state === 'suspended') pollSoon(0); // it resumes: show it
+          // It resumes: show it (not when its time is used up: then it cannot).
+          if (lab && lab.state === 'suspended' && !usageBlocks()) pollSoon(0);
           renderClock();
         }
       });
@@ -134,6 +150,7 @@ function LabXBlock(runtime, element, init) {
     }
     if (answer.lab) {
       lab = answer.lab;
+      usageAt = serverNow();
       if (lab.state === 'deleted' && heartbeat) { heartbeat.stop(); heartbeat = null; }
     }
     message(answer.message);
@@ -145,12 +162,15 @@ function LabXBlock(runtime, element, init) {
     show($root.find('.openedx-lab-status'), !!lab || starting);
     if (!lab) {
       $root.find('.openedx-lab-state').text(starting ? 'Opening your lab…' : '');
-      show($root.find('.openedx-lab-launch').text('Try again'), !starting);
-      show($root.find('.openedx-lab-reset, .openedx-lab-connection, .openedx-lab-clock, .openedx-lab-deletion'), false);
+      show($root.find('.openedx-lab-launch').text('Try again'), !starting && !usageRefused);
+      show($root.find('.openedx-lab-reset, .openedx-lab-connection, .openedx-lab-clock, ' +
+        '.openedx-lab-deletion, .openedx-lab-usage'), false);
       renderChecks();
       return;
     }
-    $root.find('.openedx-lab-state').text(WORDS[lab.state] || lab.state);
+    // A lab paused with its time used up does not resume "when you work on this page".
+    var paused = lab.state === 'suspended' && usageBlocks();
+    $root.find('.openedx-lab-state').text(paused ? USAGE.paused : WORDS[lab.state] || lab.state);
     var progress = lab.progress;
     show($root.find('.openedx-lab-progress'), !!progress && CHANGING[lab.state] === 1);
     if (progress) {
@@ -161,7 +181,8 @@ function LabXBlock(runtime, element, init) {
     $root.find('.openedx-lab-error').text(error);
     show($root.find('.openedx-lab-error'), !!error);
     var launchText = { suspended: 'Resume my lab', failed: 'Try again', deleted: 'Start a new lab' }[lab.state];
-    show($root.find('.openedx-lab-launch').text(launchText || ''), !!launchText);
+    // With the time used up the API refuses every launch: no button to click in vain.
+    show($root.find('.openedx-lab-launch').text(launchText || ''), !!launchText && !usageBlocks());
     var resettable = lab.state === 'ready' || lab.state === 'suspended' || lab.state === 'failed';
     show($root.find('.openedx-lab-reset'), resettable);
     if (!resettable) show($root.find('.openedx-lab-confirm'), false);
@@ -174,6 +195,7 @@ function LabXBlock(runtime, element, init) {
     renderTerminal();
     renderClock();
     renderDeletion();
+    renderUsage();
     renderChecks();
   }
 
@@ -422,6 +444,46 @@ function LabXBlock(runtime, element, init) {
     if ($deletion.text() !== text) $deletion.text(text);
     show($deletion, !!text);
   }
+  /** The learner's lab time, when a usage limit applies: what is left (counting down while the
+   * lab is ready), or that it is used up. */
+  function renderUsage() {
+    var $usage = $root.find('.openedx-lab-usage');
+    var elapsedMs = serverNow() - usageAt;
+    var text = lab ? LabXBlock.usageNotice(lab, elapsedMs, USAGE) : '';
+    if ($usage.text() !== text) $usage.text(text);
+    $usage.toggleClass('openedx-lab-used-up', !!text && LabXBlock.usageExceeded(lab, elapsedMs));
+    show($usage, !!text);
+    // Used up while ready, and the API pauses the lab for it: follow that (once per answer, so a
+    // failing poll keeps its backoff).
+    if (usagePauses() && usageDue !== lab.usage) {
+      usageDue = lab.usage;
+      pollSoon(0);
+    }
+  }
+  /** The lab time is used up and the API refuses launches and resumes for it. */
+  function usageBlocks() {
+    var breach = lab && lab.usage ? lab.usage.breach : null;
+    return (breach === 'block' || breach === 'suspend') &&
+      LabXBlock.usageExceeded(lab, serverNow() - usageAt);
+  }
+  /** The lab is ready, but its time is used up and the API pauses it for that. */
+  function usagePauses() {
+    return usageBlocks() && lab.usage.breach === 'suspend' && lab.state === 'ready';
+  }
+  /** The launch handler's 403 `usage_limit`: the lab shown (if any) takes the usage, which says
+   * the reason; without one, the reason shows in place of the launch's result. */
+  function refuseForUsage(xhr) {
+    var answer = xhr.responseJSON;
+    if (lab && answer.usage) {
+      lab.usage = answer.usage;
+      usageAt = serverNow();
+      message('');
+    } else {
+      usageRefused = true;
+      message(answer.error);
+    }
+    render();
+  }
   /** When a ready lab is paused (server time), counting heartbeats accepted since it was read. */
   function suspendTime() {
     if (!lab || lab.state !== 'ready' || !lab.suspendAt) return null;
@@ -432,10 +494,11 @@ function LabXBlock(runtime, element, init) {
     }
     return suspendAt;
   }
-  /** A change is due: the lab is changing, or its suspend time has come. */
+  /** A change is due: the lab is changing, its suspend time has come, or its lab time ran out
+   * and the API pauses it for that. */
   function expectingChange() {
     var suspendAt = suspendTime();
-    return !!lab && (awaitingChange || CHANGING[lab.state] === 1 ||
+    return !!lab && (awaitingChange || CHANGING[lab.state] === 1 || usagePauses() ||
       (suspendAt !== null && suspendAt <= serverNow()));
   }
   function clock(ms) {
@@ -497,6 +560,11 @@ function LabXBlock(runtime, element, init) {
       pollSoon(expectingChange() ? 0 : REFRESH_MS);
     }).fail(function (xhr) {
       polling = false;
+      if (isUsageRefusal(xhr)) { // the lab was gone and a new one is refused: nothing to poll
+        lab = null;
+        refuseForUsage(xhr);
+        return;
+      }
       failures += 1;
       message(errorText(xhr));
       pollSoon(Math.max(retryAfterMs(xhr), Math.min(REFRESH_MS, 2000 * Math.pow(2, failures))));
@@ -512,10 +580,15 @@ function LabXBlock(runtime, element, init) {
       awaitingChange = opening !== true ||
         (!!answer.lab && /^(suspended|failed|deleted)$/.test(answer.lab.state));
       starting = false;
+      usageRefused = false;
       accept(answer);
       pollSoon(expectingChange() ? 0 : REFRESH_MS);
     }).fail(function (xhr) {
       starting = false;
+      if (isUsageRefusal(xhr)) {
+        refuseForUsage(xhr);
+        return;
+      }
       message(errorText(xhr));
       render();
     }).always(function () {
@@ -558,6 +631,7 @@ function LabXBlock(runtime, element, init) {
   window.setInterval(function () {
     renderClock();
     renderDeletion(); // a ready lab's end of lifetime comes within a day
+    renderUsage(); // a ready lab's time left counts down
   }, 1000);
   if (starting) launch(true);
 }
@@ -585,4 +659,64 @@ LabXBlock.deletionNotice = function (lab, nowMs, words, format) {
   }
   if (format && format.timeZone) options.timeZone = format.timeZone;
   return sentence.replace('{date}', new Date(at).toLocaleString(format && format.locale, options));
+};
+
+/**
+ * A length of lab time as words.USAGE says it, "4 h 12 min", rounded down to the minute (never
+ * more than is left): the same as words.lab_time on the server.
+ */
+LabXBlock.labTime = function (seconds, words) {
+  'use strict';
+  var minutes = Math.floor(Math.max(0, seconds) / 60);
+  if (minutes === 0 && seconds > 0) return words.under_a_minute;
+  var hours = Math.floor(minutes / 60);
+  var parts = hours ? [words.hours.replace('{n}', hours)] : [];
+  if (minutes % 60 || !hours) parts.push(words.minutes.replace('{n}', minutes % 60));
+  return parts.join(' ');
+};
+
+/** Seconds of lab time left `elapsedMs` after the answer that brought `lab.usage`: the API's
+ * `remainingSeconds` counts down in real time while the lab is ready, and only then. */
+LabXBlock.usageLeft = function (lab, elapsedMs) {
+  'use strict';
+  var usage = lab.usage;
+  var spent = lab.state === 'ready' ? Math.max(0, elapsedMs) / 1000 : 0;
+  return Math.max(0, usage.remainingSeconds - spent);
+};
+
+/** Whether the lab time is used up (the API said so, or the countdown since has run out). */
+LabXBlock.usageExceeded = function (lab, elapsedMs) {
+  'use strict';
+  return !!(lab && lab.usage) && (lab.usage.exceeded === true || LabXBlock.usageLeft(lab, elapsedMs) <= 0);
+};
+
+/**
+ * The sentence about the learner's lab time, '' when no usage limit applies (`lab.usage` absent):
+ * the time left, "4 h 12 min of lab time left, out of 20 h for this course."; once it is used up,
+ * with breach "warn" a notice that the lab keeps working, else that the time is used up (as the
+ * refused launch says it). `elapsedMs`: since the answer that brought `lab.usage`; `words` is
+ * words.USAGE.
+ */
+LabXBlock.usageNotice = function (lab, elapsedMs, words) {
+  'use strict';
+  var usage = lab && lab.usage;
+  if (!usage) return '';
+  var days = /^([1-9][0-9]{0,4})d$/.exec(usage.window || '');
+  var phrase = function (kind) { // " for this course", " per 30 days", " in the last day"...
+    if (usage.window === 'course') return words[kind + '_course'];
+    if (!days) return '';
+    return days[1] === '1' ? words[kind + '_day'] : words[kind + '_days'].replace('{days}', days[1]);
+  };
+  var left = LabXBlock.usageLeft(lab, elapsedMs);
+  var sentence = !LabXBlock.usageExceeded(lab, elapsedMs) ? words.left
+    : usage.breach === 'warn' ? words.used_up_warn : words.used_up;
+  var values = {
+    left: LabXBlock.labTime(left, words),
+    limit: LabXBlock.labTime(usage.limitSeconds, words),
+    per: phrase('per'),
+    window: phrase('window')
+  };
+  return sentence.replace(/\{(\w+)\}/g, function (all, key) {
+    return values[key] !== undefined ? values[key] : all;
+  });
 };
