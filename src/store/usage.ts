@@ -114,14 +114,16 @@ export class UsageStore {
   }
 
   /**
-   * A lab's ledger as rebuilt from its audit trail up to event `seq`. A line the lab's workflow
-   * has moved past `seq` since the trail was read is left as it is (it counts newer events);
-   * lines of days the trail does not have are removed. Returns the lines written.
+   * A lab's ledger as rebuilt from its audit trail up to event `seq`, from day `fromDay` on. A
+   * line the lab's workflow has moved past `seq` since the trail was read is left as it is (it
+   * counts newer events); lines from `fromDay` on of days the trail has no time in are removed.
+   * Returns the lines written.
    */
   async replaceLab(
     owner: UsageOwner,
     days: DayUsage[],
     seq: number,
+    fromDay: string,
     options?: QueryOptions,
   ): Promise<number> {
     let written = 0;
@@ -138,7 +140,11 @@ export class UsageStore {
       }
     }
     await this.ledger.deleteMany(
-      { labId: owner.labId, day: { $nin: days.map((d) => d.day) }, seq: { $lte: seq } },
+      {
+        labId: owner.labId,
+        day: { $gte: fromDay, $nin: days.map((d) => d.day) },
+        seq: { $lte: seq },
+      },
       maxTime(options, 'activity'),
     );
     return written;

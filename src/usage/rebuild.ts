@@ -2,12 +2,13 @@
  * The usage ledger rebuilt from the audit trail (`labctl usage rebuild`): the repair for a ledger
  * that went wrong, and the proof that it is derived data. Idempotent: a second run writes the
  * same lines. A lab's workflow may write while it runs; a line it has moved past what the
- * rebuild read is left as the workflow wrote it (src/store/usage.ts replaceLab).
+ * rebuild read is left as the workflow wrote it (src/store/usage.ts replaceLab), and so are
+ * lines of days whose events the retention sweep has taken.
  */
 import { seqOf, type LabEvent } from '../store/events';
 import type { Store } from '../store';
 import type { UsageOwner } from '../store/usage';
-import { usageOfTrail } from '../../workflows/usage';
+import { dayOf, daysBefore, usageOfTrail } from '../../workflows/usage';
 
 export interface RebuildResult {
   /** Labs whose ledger was rebuilt. */
@@ -30,17 +31,30 @@ export async function rebuildLedger(
       result.skipped++;
       continue;
     }
+    const covered = coveredFrom(trail[0]!);
     const days = usageOfTrail(
       trail.map((e) => ({
         at: e.at.getTime(),
         to: e.to,
         ...(e.charge ? { charge: e.charge } : {}),
       })),
-    );
-    result.lines += await store.usage.replaceLab(owner, days, seqOf(trail[trail.length - 1]!));
+    ).filter((d) => d.day >= covered);
+    const seq = seqOf(trail[trail.length - 1]!);
+    result.lines += await store.usage.replaceLab(owner, days, seq, covered);
     result.labs++;
   }
   return result;
+}
+
+/**
+ * The first day the trail tells all of. A trail that begins with a run's first event (from
+ * nothing) is whole: nothing before it cost anything. One whose beginning the retention sweep
+ * took (`retention.events`) tells its first day only in part, so that day's line, and those
+ * before it, are left as they are.
+ */
+function coveredFrom(first: LabEvent): string {
+  const day = dayOf(first.at.getTime());
+  return first.from === null ? day : daysBefore(day, -1);
 }
 
 /** Whose lab, from the trail's own events (those written since the ledger carry it). */
