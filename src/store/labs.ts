@@ -50,7 +50,8 @@ export type LabProjection = Omit<
   labId: string;
 };
 
-export type LabStateRow = Pick<LabDocument, '_id' | 'state'>;
+/** A lab's state, and its course (the heartbeat relay counts learner-active time by course). */
+export type LabStateRow = Pick<LabDocument, '_id' | 'state' | 'courseId'>;
 export type LabLifeRow = Pick<LabDocument, '_id' | 'state' | 'lifeStartedAt'>;
 export type LabGenerationRow = Pick<LabDocument, '_id' | 'state' | 'generation'>;
 export interface LabStateCount {
@@ -92,13 +93,13 @@ export class LabsStore {
   stateOf(labId: string, options?: QueryOptions): Promise<LabStateRow | null> {
     return this.collection.findOne<LabStateRow>(
       { _id: labId },
-      { projection: { state: 1 }, ...maxTime(options, 'request') },
+      { projection: { state: 1, courseId: 1 }, ...maxTime(options, 'request') },
     );
   }
 
   /** Several labs' states in one `$in` query; unknown labs are missing from the answer. */
   statesOf(labIds: string[], options?: QueryOptions): Promise<LabStateRow[]> {
-    return this.fieldsOf<LabStateRow>(labIds, { state: 1 }, options);
+    return this.fieldsOf<LabStateRow>(labIds, { state: 1, courseId: 1 }, options);
   }
 
   /** Several labs' states and stack generations in one `$in` query (the API's open terminals). */

@@ -44,6 +44,8 @@ export interface ActiveLine {
   /** labId|day|writer */
   _id: string;
   labId: string;
+  /** Absent when the writer did not know it (a lab not projected yet). */
+  courseId?: string;
   day: string;
   activeMs: number;
 }
@@ -83,7 +85,7 @@ export class UsageStore {
       this.ledger.createIndex({ learnerId: 1, day: 1 }),
       this.ledger.createIndex({ labId: 1 }),
       this.grants.createIndex({ learnerId: 1, courseId: 1 }),
-      this.active.createIndex({ labId: 1 }),
+      this.active.createIndex({ courseId: 1, day: 1 }),
     ]);
   }
 
@@ -205,7 +207,7 @@ export class UsageStore {
   /** Adds learner-active ms seen by one API process (`writer`); its own documents only. */
   async addActive(
     writer: string,
-    entries: Array<{ labId: string; day: string; ms: number }>,
+    entries: Array<{ labId: string; day: string; ms: number; courseId?: string }>,
     options?: QueryOptions,
   ): Promise<void> {
     // At most 25 updates per command, as ActivityStore.recordMany (FerretDB v1's pool).
@@ -214,7 +216,14 @@ export class UsageStore {
         entries.slice(i, i + 25).map((e) => ({
           updateOne: {
             filter: { _id: `${e.labId}|${e.day}|${writer}` },
-            update: { $inc: { activeMs: e.ms }, $setOnInsert: { labId: e.labId, day: e.day } },
+            update: {
+              $inc: { activeMs: e.ms },
+              $setOnInsert: {
+                labId: e.labId,
+                day: e.day,
+                ...(e.courseId !== undefined ? { courseId: e.courseId } : {}),
+              },
+            },
             upsert: true,
           },
         })),
@@ -223,14 +232,21 @@ export class UsageStore {
     }
   }
 
-  /** Learner-active lines of these labs between two days (inclusive). */
+  /**
+   * Learner-active lines of a course (undefined: every course) between two days (inclusive). By
+   * course, never by an `$in` of lab ids: FerretDB v1 does not push an `$in` down to its backend
+   * (one over 1,000 lab ids took 15 s on PostgreSQL, where the course's equality took 0.4 s).
+   */
   activeOf(
-    query: { labIds: string[]; fromDay?: string | null; toDay?: string | null },
+    query: { courseId?: string; fromDay?: string | null; toDay?: string | null },
     options?: QueryOptions,
   ): Promise<ActiveLine[]> {
     return this.active
       .find(
-        { labId: { $in: query.labIds }, ...dayRange(query.fromDay, query.toDay) },
+        {
+          ...(query.courseId !== undefined ? { courseId: query.courseId } : {}),
+          ...dayRange(query.fromDay, query.toDay),
+        },
         maxTime(options, 'request'),
       )
       .toArray();

@@ -186,6 +186,11 @@ describe('usage limits: warn, block, suspend, grants and the ledger', () => {
     expect((await t.as(data.heartbeatToken).post(`/v1/labs/${data.id}/heartbeat`)).status).toBe(
       204,
     );
+    // The heartbeat counts as learner-active time, by course (what the usage report reads).
+    await t.api.services.heartbeats.flush();
+    expect(await lab.store.usage.active.find({ labId: data.id }).toArray()).toEqual([
+      expect.objectContaining({ courseId: BLOCK, activeMs: 30_000 }),
+    ]);
     await eventually('the refusal in the audit trail', async () =>
       (await reasons(data.id)).some((r) => r.startsWith('resume refused: usage limit reached')),
     );

@@ -146,7 +146,9 @@ describe('GET /v1/reports/usage', () => {
         new Date('2026-01-10T06:00:00Z'),
       ),
     ]);
-    await store.usage.addActive('test', [{ labId: 'lab_r1', day: '2026-01-10', ms: 0.5 * H }]);
+    await store.usage.addActive('test', [
+      { labId: 'lab_r1', courseId: COURSE, day: '2026-01-10', ms: 0.5 * H },
+    ]);
   }, 120_000);
   afterAll(async () => {
     await t?.close();

@@ -125,7 +125,9 @@ export class HeartbeatRelay {
   private countActive(labId: string, at: number): void {
     const since = at - (this.lastBeat.get(labId) ?? -Infinity);
     this.lastBeat.set(labId, at);
-    const key = `${labId}|${dayOf(at)}`;
+    // The course goes with the line, so a course's report reads its lines by course (FerretDB v1
+    // serves an equality filter, not an `$in` of lab ids, without reading every document).
+    const key = `${labId}|${dayOf(at)}|${this.states.courseOf(labId) ?? ''}`;
     const ms = Math.max(0, Math.min(since, ACTIVE_PER_HEARTBEAT_MS));
     this.activePending.set(key, (this.activePending.get(key) ?? 0) + ms);
   }
@@ -138,8 +140,10 @@ export class HeartbeatRelay {
     const batch = this.activePending;
     this.activePending = new Map();
     const entries = [...batch].map(([key, ms]) => {
-      const cut = key.lastIndexOf('|');
-      return { labId: key.slice(0, cut), day: key.slice(cut + 1), ms };
+      // labId|day|courseId: lab ids and days have no "|", course ids may.
+      const [labId, day] = key.split('|', 2) as [string, string];
+      const courseId = key.slice(labId.length + day.length + 2);
+      return { labId, day, ms, ...(courseId ? { courseId } : {}) };
     });
     try {
       await this.deps.dependencies.mongo('learner-active flush', (deadline) =>

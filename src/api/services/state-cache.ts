@@ -11,7 +11,10 @@ type Lookup = { resolve: (state: LabState | null) => void; reject: (err: unknown
  * of one query each.
  */
 export class LabStateCache {
-  private readonly entries = new Map<string, { state: LabState | null; expires: number }>();
+  private readonly entries = new Map<
+    string,
+    { state: LabState; courseId: string; expires: number }
+  >();
   private waiting = new Map<string, Lookup[]>();
   private scheduled = false;
 
@@ -50,13 +53,19 @@ export class LabStateCache {
       this.store.labs.statesOf(ids, deadline),
     );
     const expires = this.now() + this.ttlMs;
-    const states = new Map(docs.map((d) => [d._id, d.state] as const));
+    const rows = new Map(docs.map((d) => [d._id, d] as const));
     for (const id of ids) {
-      const state = states.get(id);
-      if (state && state !== 'deleted') this.entries.set(id, { state, expires });
+      const row = rows.get(id);
+      if (row && row.state !== 'deleted')
+        this.entries.set(id, { state: row.state, courseId: row.courseId, expires });
       else this.entries.delete(id);
     }
-    return states;
+    return new Map(docs.map((d) => [d._id, d.state] as const));
+  }
+
+  /** The course of a lab whose state is cached (undefined: not cached). */
+  courseOf(labId: string): string | undefined {
+    return this.entries.get(labId)?.courseId;
   }
 
   /** Drops expired entries (called from the flush timer), so the cache holds only active labs. */
@@ -78,13 +87,15 @@ export class LabStateCache {
       const docs = await this.dependencies.mongo('heartbeat state read', (deadline) =>
         Promise.all(ids.map((id) => this.store.labs.stateOf(id, deadline))),
       );
-      const states = new Map(docs.flatMap((d) => (d ? [[d._id, d.state] as const] : [])));
+      const rows = new Map(docs.flatMap((d) => (d ? [[d._id, d] as const] : [])));
       const expires = this.now() + this.ttlMs;
       for (const [labId, lookups] of batch) {
-        const state = states.get(labId) ?? null;
+        const row = rows.get(labId);
+        const state = row?.state ?? null;
         // Unknown and deleted labs are not cached: a launch (here or on another replica) may
         // bring them to life any moment, and their first heartbeat must not be refused.
-        if (state !== null && state !== 'deleted') this.entries.set(labId, { state, expires });
+        if (row && state !== 'deleted')
+          this.entries.set(labId, { state: row.state, courseId: row.courseId, expires });
         for (const l of lookups) l.resolve(state);
       }
     } catch (err) {

@@ -115,16 +115,16 @@ export function reportRoutes(api: ApiServices): AnyRoute[] {
             ]),
           REPORT_DEADLINE_MS,
         );
-        // Active time of every lab the report can name (a lab whose projection is gone has lines).
-        const labIds = [...new Set([...lines.map((l) => l.labId), ...open.map((r) => r._id)])];
-        const active =
-          labIds.length === 0
-            ? []
-            : await api.deps.mongo(
-                'read usage active time',
-                (d) => store.usage.activeOf({ labIds, fromDay: from, toDay: to }, d),
-                REPORT_DEADLINE_MS,
-              );
+        // Active time of the course's labs (the report keeps the labs it can name).
+        const active = await api.deps.mongo(
+          'read usage active time',
+          (d) =>
+            store.usage.activeOf(
+              { ...(courseId !== undefined ? { courseId } : {}), fromDay: from, toDay: to },
+              d,
+            ),
+          REPORT_DEADLINE_MS,
+        );
         const report = usageReport({
           lines,
           open,
