@@ -17,6 +17,7 @@ import {
   type PolicyCost,
 } from './course-model';
 import type { CourseScale } from './course';
+import { askCourseReport, courseReportRows } from './course-usage';
 import { describeCpu, type BenchEnv } from './env';
 import { percentile } from './http';
 import { fmt, row, type Row } from './report';
@@ -32,6 +33,8 @@ export interface CourseReturn {
 
 export interface PlayedCourse {
   scale: CourseScale;
+  /** The course the labs were launched in (the usage report's courseId). */
+  courseId: string;
   model: CourseModel;
   plans: LearnerPlan[];
   clocks: LearnerClock[];
@@ -139,10 +142,15 @@ export async function measureCourse(
   const end = courseMinutes(model);
   const learnerOf = new Map(labIds.map((id, i) => [id, i]));
 
+  // The product's own accounting of the same stacks, asked as soon as the meter has stopped, so
+  // both count the same real time (the meter's spans below run to the report's asOf).
+  const usageReport = await askCourseReport(env, played);
+  const until = typeof usageReport === 'string' ? Date.now() : usageReport.asOf;
+
   // --- what the stacks did, in simulated minutes on their learner's clock ---
   const byLab = new Map<string, StatusSpan[]>();
   let created = 0;
-  for (const stack of meter.spans(Date.now())) {
+  for (const stack of meter.spans(until)) {
     const labId = labIdOfStack(stack.name);
     if (!labId || !learnerOf.has(labId)) continue;
     created++;
@@ -226,6 +234,14 @@ export async function measureCourse(
     `[course] running ${fmt(hours(running))} h over ${fmt(hours(active))} active h = ${fmt(ratio, 3)} (ideal ${fmt(idealRatio, 3)}); suspend lateness p50 ${fmt(percentile(late.lateness, 50))} ms; resume overhead p50 ${fmt(percentile(resumes.overheads, 50))} ms`,
   );
 
+  const reported = courseReportRows(name, played, usageReport, byLab, {
+    runningMinutes: running,
+    suspendedMinutes: suspended,
+    activeMinutes: active,
+  });
+  for (const r of reported.rows)
+    console.log(`[course] ${r.figure}: ${r.value} (${r.baseline}, ratio ${r.ratio})`);
+
   const rows: Row[] = [
     row(
       name,
@@ -295,6 +311,7 @@ export async function measureCourse(
         notes: `a returning learner's launch or heartbeat to the lab's ready event, for labs found suspended (real ms, not compressed); p99 ${fmt(percentile(resumes.overheads, 99))} ms; request to 'resuming' p50 ${fmt(percentile(resumes.toResuming, 50))} ms, 'resuming' to 'ready' p50 ${fmt(percentile(resumes.resumingToReady, 50))} ms (Heat's status polled from 1 s); returns found the lab ${JSON.stringify(resumes.foundIn)}${eventsError ? `; lab events not read: ${eventsError}` : ''}. ${limits}`,
       },
     ),
+    ...reported.rows,
   ];
   return {
     rows,
@@ -335,6 +352,7 @@ export async function measureCourse(
         resumingToReadyP50: percentile(resumes.resumingToReady, 50),
         returnsFoundIn: resumes.foundIn,
       },
+      usageReport: reported.details,
       calls: played.calls,
       load,
       emulator: played.emulator,

@@ -202,6 +202,7 @@ export async function benchCourse(
 
   return measureCourse(env, {
     scale,
+    courseId: COURSE_ID,
     model,
     plans,
     clocks,

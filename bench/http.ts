@@ -11,7 +11,14 @@ export interface Answer {
 
 export function request(
   url: string,
-  options: { method?: string; token?: string; body?: unknown; timeoutMs?: number } = {},
+  options: {
+    method?: string;
+    token?: string;
+    body?: unknown;
+    timeoutMs?: number;
+    /** More request headers (e.g. `accept: text/csv`). */
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
@@ -21,6 +28,7 @@ export function request(
         method: options.method ?? 'GET',
         agent,
         headers: {
+          ...options.headers,
           ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
           ...(payload
             ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }

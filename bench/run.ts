@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only heartbeats,storm,many-labs,course,pool,terminal,webhooks]`
+ * `npm run bench [-- --quick] [-- --only heartbeats,storm,many-labs,course,pool,terminal,webhooks,usage-report]`
  * starts its own Temporal dev server, Mongo-compatible server (or uses MONGODB_URI), emulator and
  * product, runs the benches, prints figure | target | baseline | ratio | PASS/FAIL and writes
  * bench/results/<timestamp>.json. Benchmarks that need a configuration or a worker process of
@@ -17,6 +17,7 @@ import { benchManyLabs, type ManyLabsScale } from './many-labs';
 import { benchPool, poolEnvOptions, type PoolScale } from './pool';
 import { printTable, row, type Row } from './report';
 import { benchTerminal, type TerminalScale } from './terminal';
+import { benchUsageReport, type UsageReportScale } from './usage-report';
 import { benchWebhooks, startWebhooksEnv, type WebhooksScale } from './webhooks';
 
 const quick = process.argv.includes('--quick');
@@ -98,6 +99,19 @@ const webhooks: WebhooksScale = quick
       maxWaitMs: 900_000,
     };
 
+// Issue: "report over 100,000 labs' ledger answers in under a second". The ledger is seeded
+// directly into the store (100 courses, 2 UTC days a lab, 1% of the labs still ready).
+const usageReport: UsageReportScale = {
+  labs: quick ? 10_000 : 100_000,
+  courses: 100,
+  daysPerLab: 2,
+  readyShare: 0.01,
+  batch: 1000,
+  repeats: 5,
+  targetMs: 1000,
+  targetLabs: 100_000,
+};
+
 const scale = quick
   ? {
       heartbeats: { labs: 150, seconds: 10, baselineSeconds: 8, concurrency: 64 },
@@ -106,6 +120,7 @@ const scale = quick
       course,
       terminal,
       webhooks,
+      usageReport,
     }
   : {
       heartbeats: { labs: 1000, seconds: 30, baselineSeconds: 20, concurrency: 64 },
@@ -114,6 +129,7 @@ const scale = quick
       course,
       terminal,
       webhooks,
+      usageReport,
     };
 
 type Bench = (env: BenchEnv) => Promise<{ rows: Row[]; details: Record<string, unknown> }>;
@@ -157,6 +173,11 @@ const groups: Array<{
   {
     env: () => startWebhooksEnv(scale.webhooks),
     benches: [['webhooks', (env) => benchWebhooks(env, scale.webhooks)]],
+  },
+  // A fresh store: the seeded ledger is the only one the report reads.
+  {
+    env: {},
+    benches: [['usage-report', (env) => benchUsageReport(env, scale.usageReport)]],
   },
 ];
 
