@@ -4,6 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Config } from '../../src/config';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
 import { startLearnerPage, XBLOCK_PYTHON, type LearnerPage } from '../../src/local/learner-page';
 import { eventually, SERVICE_TOKEN, startApiEnv, type ApiEnv } from '../api/api-env';
@@ -82,10 +83,22 @@ describe('the XBlock against the running API', () => {
     // The pages are other origins than the API: their heartbeats and terminals need its CORS.
     // The shell lab keeps running while the terminal test types (no suspend warning either).
     const shell = { ...lab.config.labs.shell!, idleTimeout: 3_600_000 };
-    const config = {
+    const config: Config = {
       ...lab.config,
       labs: { ...lab.config.labs, shell },
       api: { ...lab.config.api, corsOrigins: [page.origin, shellPage.origin] },
+      // The demo unit shows the learner's lab time left under a usage limit.
+      usageLimits: [
+        {
+          scope: 'course',
+          courses: [COURSE],
+          labs: ['demo'],
+          limit: 20 * 3_600_000,
+          window: '30d',
+          breach: 'block',
+          warnAt: 0.8,
+        },
+      ],
     };
     await lab.startWorker(config);
     t = await startApiEnv({}, {}, { ...lab, config });
@@ -147,6 +160,11 @@ describe('the XBlock against the running API', () => {
       // The password is there, hidden until asked for.
       await expect(connection.locator('.openedx-lab-secrets code').textContent()).resolves.toBe(
         '••••••••',
+      );
+
+      // A usage limit applies: the lab time left, counting down from the course's 20 hours.
+      await expect(root.locator('.openedx-lab-usage').textContent()).resolves.toMatch(
+        /^(19 h 5\d min|20 h) of lab time left, out of 20 h per 30 days\.$/,
       );
 
       // Within idleTimeout of suspend, the page warns (in red, as an alert).
