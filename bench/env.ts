@@ -142,7 +142,7 @@ export async function startBenchEnv(options: BenchEnvOptions = {}): Promise<Benc
   } else {
     mongo = await startMongoServer({ tools, dataDir: join(dir, 'mongo'), logDir: dir });
     mongoUri = `${mongo.uri}labs_bench`;
-    mongoKind = mongo.kind;
+    mongoKind = `${mongo.kind}${mongo.backend ? ` (${mongo.backend})` : ''}`;
   }
   const delays = options.emulatorDelayMs ?? { create: 50, action: 50, delete: 50 };
   const emulator = await startEmulator({

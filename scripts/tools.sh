@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provisions the real servers the project runs against, cached under .tools/ (idempotent, fast when cached):
 #   - a Temporal CLI (for `temporal server start-dev`, which serves Temporal UI too)
-#   - a MongoDB-wire-compatible server (mongod, else FerretDB v1 with its SQLite backend)
+#   - a MongoDB-wire-compatible server (mongod, else FerretDB v1 on PostgreSQL from Debian's
+#     packages, installed with apt-get when missing and run as root; else FerretDB on SQLite)
 # and records what it found in .tools/tools.json, the one place the Node side looks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -96,7 +97,33 @@ else
       die "building FerretDB failed (see .tools/ferretdb-install.log): set MONGODB_URI or put mongod on PATH instead"
   fi
   ferretdb_path="$tools/bin/ferretdb"
-  say "MongoDB-compatible: FerretDB ($("$ferretdb_path" --version 2>/dev/null | sed -n "s/^version: //p" || echo "$FERRETDB_VERSION"), SQLite backend)"
+  say "MongoDB-compatible: FerretDB ($("$ferretdb_path" --version 2>/dev/null | sed -n "s/^version: //p" || echo "$FERRETDB_VERSION"))"
+fi
+
+# FerretDB's backend: PostgreSQL where it can be had (docs/benchmarks.md: it serves the storm,
+# many labs and the usage report far better than SQLite), else SQLite. LABS_FERRETDB_BACKEND=sqlite
+# keeps SQLite. PostgreSQL runs as the `postgres` user when we are root, as us otherwise.
+postgres_bin=""
+pg_bin_dir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+if [[ -n "$ferretdb_path" && "${LABS_FERRETDB_BACKEND:-postgresql}" != "sqlite" ]]; then
+  if [[ -z "$(pg_bin_dir)" && $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    install_postgresql() {
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql ||
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; }
+    }
+    with_progress "PostgreSQL (Debian's postgresql, for FerretDB's backend)" "$tools/postgresql-install.log" install_postgresql ||
+      say "PostgreSQL could not be installed: FerretDB runs on SQLite"
+  fi
+  postgres_bin=$(pg_bin_dir)
+  if [[ -n "$postgres_bin" && $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
+    say "PostgreSQL is installed but there is no postgres user to run it as: FerretDB runs on SQLite"
+    postgres_bin=""
+  fi
+  if [[ -n "$postgres_bin" ]]; then
+    say "FerretDB's backend: PostgreSQL ($postgres_bin)"
+  else
+    say "FerretDB's backend: SQLite (no PostgreSQL: as root with apt-get, npm run tools installs it)"
+  fi
 fi
 
 json_string() { if [[ -n "$1" ]]; then printf '"%s"' "$1"; else printf 'null'; fi; }
@@ -105,7 +132,8 @@ cat >"$tools/tools.json.tmp" <<JSON
   "temporalCli": $(json_string "$temporal_cli"),
   "temporalVersion": $(json_string "$temporal_version"),
   "mongod": $(json_string "$mongod_path"),
-  "ferretdb": $(json_string "$ferretdb_path")
+  "ferretdb": $(json_string "$ferretdb_path"),
+  "postgresBin": $(json_string "$postgres_bin")
 }
 JSON
 mv "$tools/tools.json.tmp" "$tools/tools.json"

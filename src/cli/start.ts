@@ -83,6 +83,7 @@ async function main(): Promise<void> {
         port: 27017,
       });
       track(mongo);
+      if (mongo.fallback) console.log(`FerretDB runs on SQLite: ${mongo.fallback}`);
       mongoUri = `${mongo.uri}labs`;
     }
 

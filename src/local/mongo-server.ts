@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { freePort, startChild, waitUntil, type ChildServer } from './child';
 import type { Tools } from './tools';
 
@@ -8,48 +11,210 @@ export interface MongoServer extends ChildServer {
   /** A URI without a database name: callers add their own. */
   uri: string;
   kind: 'mongod' | 'ferretdb';
+  /** FerretDB's backend (null for mongod). */
+  backend: 'postgresql' | 'sqlite' | null;
+  /** Why FerretDB runs on SQLite though PostgreSQL was provisioned (null: it does not). */
+  fallback: string | null;
 }
 
-/** Starts the local MongoDB-compatible server the tools script provided (mongod, else FerretDB on SQLite). */
-export async function startMongoServer(options: {
+interface Options {
   tools: Tools;
   dataDir: string;
   logDir: string;
   port?: number;
-}): Promise<MongoServer> {
+}
+
+/**
+ * Starts the local MongoDB-compatible server the tools script provided: mongod, else FerretDB on
+ * PostgreSQL (scripts/tools.sh installs it where it can; a PostgreSQL cluster of our own under
+ * `dataDir/pg`, on a free 127.0.0.1 port), else FerretDB on SQLite. A data directory that already
+ * holds FerretDB's SQLite data stays on SQLite, so `npm start` never loses sight of its labs.
+ */
+export async function startMongoServer(options: Options): Promise<MongoServer> {
   const port = options.port ?? (await freePort());
   mkdirSync(options.dataDir, { recursive: true });
-  let child: ChildServer;
-  let kind: MongoServer['kind'];
-  if (options.tools.mongod) {
-    kind = 'mongod';
-    child = startChild(
+  const { tools } = options;
+  if (tools.mongod) {
+    const child = startChild(
       'mongod',
-      options.tools.mongod,
+      tools.mongod,
       ['--bind_ip', '127.0.0.1', '--port', String(port), '--dbpath', options.dataDir, '--quiet'],
       { logFile: join(options.logDir, 'mongod.log') },
     );
-  } else if (options.tools.ferretdb) {
-    kind = 'ferretdb';
-    child = startChild(
+    return ready({ child, port, kind: 'mongod', backend: null, fallback: null });
+  }
+  if (!tools.ferretdb) {
+    throw new Error(
+      'no MongoDB-compatible server in .tools/tools.json: set MONGODB_URI or run `npm run tools`',
+    );
+  }
+  const ferretdb = tools.ferretdb;
+  let fallback: string | null = null;
+  if (tools.postgresBin) {
+    const sqliteData = hasSqliteData(options.dataDir);
+    if (!sqliteData) {
+      try {
+        return await ferretOnPostgres(ferretdb, tools.postgresBin, port, options);
+      } catch (err) {
+        fallback = `PostgreSQL did not start (${(err as Error).message})`;
+      }
+    } else fallback = `${options.dataDir} holds FerretDB's SQLite data`;
+  }
+  const child = startChild(
+    'ferretdb',
+    ferretdb,
+    [
+      '--handler=sqlite',
+      `--sqlite-url=file:${options.dataDir}/`,
+      `--listen-addr=127.0.0.1:${port}`,
+      `--state-dir=${options.dataDir}`,
+      `--debug-addr=127.0.0.1:${await freePort()}`,
+      '--telemetry=disable',
+      '--log-level=warn',
+    ],
+    { logFile: join(options.logDir, 'ferretdb.log') },
+  );
+  return ready({ child, port, kind: 'ferretdb', backend: 'sqlite', fallback });
+}
+
+/** FerretDB's SQLite handler keeps one `<database>.sqlite` file per database in its directory. */
+function hasSqliteData(dataDir: string): boolean {
+  return readdirSync(dataDir).some((f) => f.endsWith('.sqlite'));
+}
+
+/** PostgreSQL, then FerretDB on it; stopping the pair stops FerretDB first. */
+async function ferretOnPostgres(
+  ferretdb: string,
+  bin: string,
+  port: number,
+  options: Options,
+): Promise<MongoServer> {
+  const postgres = await startPostgres(bin, join(options.dataDir, 'pg'), options.logDir);
+  try {
+    const stateDir = join(options.dataDir, 'state');
+    mkdirSync(stateDir, { recursive: true });
+    const ferret = startChild(
       'ferretdb',
-      options.tools.ferretdb,
+      ferretdb,
       [
-        '--handler=sqlite',
-        `--sqlite-url=file:${options.dataDir}/`,
+        '--handler=postgresql',
+        `--postgresql-url=postgres://postgres@127.0.0.1:${postgres.port}/postgres`,
         `--listen-addr=127.0.0.1:${port}`,
-        `--state-dir=${options.dataDir}`,
+        `--state-dir=${stateDir}`,
         `--debug-addr=127.0.0.1:${await freePort()}`,
         '--telemetry=disable',
         '--log-level=warn',
       ],
       { logFile: join(options.logDir, 'ferretdb.log') },
     );
-  } else {
-    throw new Error(
-      'no MongoDB-compatible server in .tools/tools.json: set MONGODB_URI or run `npm run tools`',
-    );
+    const pair: ChildServer = {
+      name: 'ferretdb',
+      pid: ferret.pid,
+      exited: Promise.race([ferret.exited, postgres.child.exited]),
+      async stop(graceMs) {
+        await ferret.stop(graceMs);
+        await postgres.child.stop(graceMs);
+      },
+    };
+    return await ready({
+      child: pair,
+      port,
+      kind: 'ferretdb',
+      backend: 'postgresql',
+      fallback: null,
+    });
+  } catch (err) {
+    await postgres.child.stop();
+    throw err;
   }
+}
+
+const run = promisify(execFile);
+/** PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user. */
+const asRoot = process.getuid?.() === 0;
+const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+const asPostgres = (argv: string[]): [string, string[]] =>
+  asRoot
+    ? ['su', ['postgres', '-s', '/bin/sh', '-c', `exec ${argv.map(quote).join(' ')}`]]
+    : [argv[0]!, argv.slice(1)];
+
+/** A PostgreSQL cluster of our own in `dir` (made on first use), on a free 127.0.0.1 port. */
+async function startPostgres(
+  bin: string,
+  dir: string,
+  logDir: string,
+): Promise<{ child: ChildServer; port: number }> {
+  mkdirSync(dir, { recursive: true });
+  if (asRoot) {
+    await run('chown', ['-R', 'postgres', dir]);
+    reachableByOthers(dirname(dir));
+  }
+  if (!existsSync(join(dir, 'PG_VERSION'))) {
+    const [command, args] = asPostgres([
+      join(bin, 'initdb'),
+      '-D',
+      dir,
+      '-A',
+      'trust',
+      '-U',
+      'postgres',
+    ]);
+    await run(command, args);
+  }
+  const port = await freePort();
+  const [command, args] = asPostgres([
+    join(bin, 'postgres'),
+    '-D',
+    dir,
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'max_connections=200',
+  ]);
+  const child = startChild('postgresql', command, args, {
+    logFile: join(logDir, 'postgresql.log'),
+  });
+  try {
+    await waitUntil(`PostgreSQL at 127.0.0.1:${port}`, () => accepts(port), 30_000, child.exited);
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
+  return { child, port };
+}
+
+/** The postgres user must reach its cluster's directory: ancestors we made private get o+x. */
+function reachableByOthers(dir: string): void {
+  for (let d = dir; d !== dirname(d); d = dirname(d)) {
+    const { mode, uid } = statSync(d);
+    if (uid === 0 && (mode & 0o001) === 0) chmodSync(d, (mode & 0o7777) | 0o001);
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Waits until the server answers a ping; stops it if it never does. */
+async function ready(server: {
+  child: ChildServer;
+  port: number;
+  kind: MongoServer['kind'];
+  backend: MongoServer['backend'];
+  fallback: string | null;
+}): Promise<MongoServer> {
+  const { child, port, kind } = server;
   const uri = `mongodb://127.0.0.1:${port}/`;
   try {
     await waitUntil(
@@ -73,5 +238,5 @@ export async function startMongoServer(options: {
     await child.stop();
     throw err;
   }
-  return { ...child, uri, kind };
+  return { ...child, uri, kind, backend: server.backend, fallback: server.fallback };
 }

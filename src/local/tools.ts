@@ -9,6 +9,8 @@ export interface Tools {
   temporalVersion: string;
   mongod: string | null;
   ferretdb: string | null;
+  /** PostgreSQL's bin directory, FerretDB's backend (absent or null: SQLite). */
+  postgresBin?: string | null;
 }
 
 export function readTools(): Tools {

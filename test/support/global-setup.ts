@@ -30,6 +30,6 @@ export default async function globalSetup(): Promise<void> {
     ...(mongo ? [mongo] : []),
   ];
   console.log(
-    `\n[test] Temporal ${temporal.address}, ${mongo ? `${mongo.kind} ${mongo.uri}` : 'MONGODB_URI'}; logs in ${workDir} (${Date.now() - started} ms)`,
+    `\n[test] Temporal ${temporal.address}, ${mongo ? `${mongo.kind}${mongo.backend ? ` (${mongo.backend})` : ''} ${mongo.uri}` : 'MONGODB_URI'}; logs in ${workDir} (${Date.now() - started} ms)${mongo?.fallback ? `\n[test] FerretDB on SQLite: ${mongo.fallback}` : ''}`,
   );
 }
