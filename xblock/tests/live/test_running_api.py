@@ -64,7 +64,9 @@ def test_the_page_launches_the_learners_lab_and_the_handlers_follow_it(live_unit
     assert init["lab"]["state"] in ("queued", "launching", "ready")
     # The browser gets the lab's heartbeat route and token, never ids of other systems.
     assert init["heartbeat"]["url"] == f"{API_URL}/v1/labs/{block.lab_id}/heartbeat"
-    assert set(init["lab"]) == {"state", "progress", "error", "lastActivityAt", "suspendAt", "deleteAt"}
+    # (and the learner's lab time: the browser suite runs this course's demo lab under a limit)
+    assert set(init["lab"]) == {"state", "progress", "error", "lastActivityAt", "suspendAt", "deleteAt", "usage"}
+    assert set(init["lab"]["usage"]) == {"usedSeconds", "limitSeconds", "remainingSeconds", "breach", "exceeded", "window"}
 
     ready = wait_ready(block)
     assert ready["lab"]["suspendAt"]
