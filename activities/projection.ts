@@ -58,7 +58,7 @@ export function createProjectionActivities(deps: ActivityDeps) {
         const open = input.closes === 'previous' ? await previousInterval(input) : input.closes;
         if (open) {
           const days = usageOfInterval(open.state, open.since, at.getTime(), open.charge);
-          await deps.store.usage.count(owner, days, input.seq);
+          await deps.store.usage.count(owner, days, input.seq, at);
         }
       }
       await deps.store.labs.project(

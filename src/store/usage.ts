@@ -21,6 +21,12 @@ export interface LedgerLine extends UsageOwner, DayUsage {
   _id: string;
   /** The seq of the last audit event counted: an event is counted once, whatever the retries. */
   seq: number;
+  /**
+   * The end of the last interval counted into the lab's ledger (its event's time). The lab's
+   * projection is written after the ledger, so a reader in between still sees the previous
+   * event there: the interval still open starts here when this is later (src/usage/verdict.ts).
+   */
+  countedTo?: Date;
 }
 
 /** Extra running time staff gave a learner (POST /v1/usage/grants): the audit record itself. */
@@ -98,6 +104,7 @@ export class UsageStore {
     owner: UsageOwner,
     days: DayUsage[],
     seq: number,
+    countedTo: Date,
     options?: QueryOptions,
   ): Promise<void> {
     for (const d of days) {
@@ -106,7 +113,7 @@ export class UsageStore {
           { _id: ledgerIdOf(owner.labId, d.day), seq: { $lt: seq } },
           {
             $inc: { runningMs: d.runningMs, suspendedMs: d.suspendedMs, chargedMs: d.chargedMs },
-            $set: { seq },
+            $set: { seq, countedTo },
             $setOnInsert: { ...owner, day: d.day },
           },
           { upsert: true, ...maxTime(options, 'activity') },
@@ -123,7 +130,7 @@ export class UsageStore {
    */
   async replaceLab(
     owner: UsageOwner,
-    days: DayUsage[],
+    days: Array<DayUsage & { countedTo: Date }>,
     seq: number,
     fromDay: string,
     options?: QueryOptions,
@@ -157,15 +164,26 @@ export class UsageStore {
     return this.ledger.find(ledgerFilter(query), maxTime(options, 'request')).toArray();
   }
 
-  /** Charged running ms of a query's lines (what a usage limit counts). */
-  async chargedMs(query: LedgerQuery, options?: QueryOptions): Promise<number> {
+  /**
+   * Charged running ms of a query's lines (what a usage limit counts), and how far the ledger
+   * has counted the lab `lab` of course `courseId` (null: not at all).
+   */
+  async charged(
+    query: LedgerQuery,
+    subject: { courseId: string; lab: string },
+    options?: QueryOptions,
+  ): Promise<{ chargedMs: number; countedTo: number | null }> {
     const lines = await this.ledger
       .find(ledgerFilter(query), {
-        projection: { chargedMs: 1 },
+        projection: { chargedMs: 1, countedTo: 1, courseId: 1, lab: 1 },
         ...maxTime(options, 'request'),
       })
       .toArray();
-    return lines.reduce((sum, l) => sum + (l.chargedMs ?? 0), 0);
+    let countedTo: number | null = null;
+    for (const l of lines)
+      if (l.courseId === subject.courseId && l.lab === subject.lab && l.countedTo)
+        countedTo = Math.max(countedTo ?? -Infinity, l.countedTo.getTime());
+    return { chargedMs: lines.reduce((sum, l) => sum + (l.chargedMs ?? 0), 0), countedTo };
   }
 
   async grant(grant: UsageGrant, options?: QueryOptions): Promise<void> {

@@ -8,7 +8,7 @@
 import { seqOf, type LabEvent } from '../store/events';
 import type { Store } from '../store';
 import type { UsageOwner } from '../store/usage';
-import { dayOf, daysBefore, usageOfTrail } from '../../workflows/usage';
+import { dayOf, daysBefore, usageOfInterval, usageOfTrail } from '../../workflows/usage';
 
 export interface RebuildResult {
   /** Labs whose ledger was rebuilt. */
@@ -32,18 +32,36 @@ export async function rebuildLedger(
       continue;
     }
     const covered = coveredFrom(trail[0]!);
+    const countedTo = countedToByDay(trail);
     const days = usageOfTrail(
       trail.map((e) => ({
         at: e.at.getTime(),
         to: e.to,
         ...(e.charge ? { charge: e.charge } : {}),
       })),
-    ).filter((d) => d.day >= covered);
+    )
+      .filter((d) => d.day >= covered)
+      .map((d) => ({ ...d, countedTo: countedTo.get(d.day)! }));
     const seq = seqOf(trail[trail.length - 1]!);
     result.lines += await store.usage.replaceLab(owner, days, seq, covered);
     result.labs++;
   }
   return result;
+}
+
+/**
+ * Per day, the end of the last interval that added to it (the event that closed it), as the
+ * projection activity records it when it counts (`LedgerLine.countedTo`).
+ */
+function countedToByDay(trail: LabEvent[]): Map<string, Date> {
+  const ends = new Map<string, Date>();
+  for (let i = 1; i < trail.length; i++) {
+    const prev = trail[i - 1]!;
+    const next = trail[i]!;
+    for (const d of usageOfInterval(prev.to, prev.at.getTime(), next.at.getTime(), 'learner'))
+      ends.set(d.day, next.at);
+  }
+  return ends;
 }
 
 /**

@@ -141,14 +141,17 @@ export function usageReport(input: UsageReportInput): UsageReport {
 
   // Active lines carry only a lab id: their owner comes from the ledger or the labs.
   const owners = new Map<string, Owner>();
+  const countedTo = new Map<string, number>();
   for (const line of input.lines) {
     owners.set(line.labId, line);
     add(line, line.day, line);
+    if (line.countedTo)
+      countedTo.set(line.labId, Math.max(countedTo.get(line.labId) ?? 0, line.countedTo.getTime()));
   }
   for (const row of input.open) {
     const owner = { labId: row._id, lab: row.lab, learnerId: row.learnerId };
     owners.set(row._id, owner);
-    for (const d of openUsage(row, input.asOf)) add(owner, d.day, d);
+    for (const d of openUsage(row, input.asOf, countedTo.get(row._id))) add(owner, d.day, d);
   }
   for (const line of input.active) {
     const owner = owners.get(line.labId);
@@ -168,9 +171,13 @@ export function usageReport(input: UsageReportInput): UsageReport {
   };
 }
 
-/** A lab's interval still open at `asOf`: from its last audit event (or last write) in its state. */
-function openUsage(row: LabUsageRow, asOf: number): DayUsage[] {
-  const since = (row.lastEventAt ?? row.updatedAt).getTime();
+/**
+ * A lab's interval still open at `asOf`: from its last audit event (or last write) in its state,
+ * or from where its ledger has counted to when that is later (read between the ledger's write
+ * and the projection's, which come in that order, it would be counted twice).
+ */
+function openUsage(row: LabUsageRow, asOf: number, countedTo = 0): DayUsage[] {
+  const since = Math.max((row.lastEventAt ?? row.updatedAt).getTime(), countedTo);
   return usageOfInterval(row.state, since, asOf, row.charge ?? 'learner');
 }
 

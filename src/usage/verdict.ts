@@ -67,8 +67,8 @@ export async function usageVerdicts(
         ...(limit.scope !== 'site' ? { courseId: subject.courseId } : {}),
         ...(limit.scope === 'lab' ? { lab: subject.lab } : {}),
       };
-      const [ledgerMs, grantedMs] = await Promise.all([
-        usage.chargedMs({ ...scoped, fromDay: windowStart }, options),
+      const [ledger, grantedMs] = await Promise.all([
+        usage.charged({ ...scoped, fromDay: windowStart }, subject, options),
         usage.grantedMs(
           {
             learnerId: subject.learnerId,
@@ -80,7 +80,8 @@ export async function usageVerdicts(
         ),
       ]);
       return {
-        usedMs: ledgerMs + openChargedMs(open, windowStart, at),
+        usedMs:
+          ledger.chargedMs + openChargedMs(notCounted(open, ledger.countedTo), windowStart, at),
         limitMs: limit.limit + grantedMs,
         breach: limit.breach,
         warnAt: limit.warnAt,
@@ -90,6 +91,16 @@ export async function usageVerdicts(
       };
     }),
   );
+}
+
+/**
+ * The part of the open interval the ledger has not counted: a reader between the ledger's write
+ * and the projection's (recordTransition writes them in that order) would count it twice.
+ */
+function notCounted(open: OpenInterval | null, countedTo: number | null): OpenInterval | null {
+  return open && countedTo !== null && countedTo > open.since
+    ? { ...open, since: countedTo }
+    : open;
 }
 
 /** The charged running ms of the lab's open interval inside the window, up to `at`. */

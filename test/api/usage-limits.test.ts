@@ -295,6 +295,25 @@ describe('usage limits: warn, block, suspend, grants and the ledger', () => {
       );
     }
 
+    // The course's report (per learner) says the same, in hours.
+    const report = await t.service.get<{
+      rows: Array<{ key: string; runningHours: number; suspendedHours: number }>;
+    }>('/v1/reports/usage', { params: { courseId: FREE, groupBy: 'learner' } });
+    expect(report.status).toBe(200);
+    for (const [learner, labId] of [
+      ['anon-staff', id],
+      ['anon-other', other],
+    ] as const) {
+      const trail = await fromTrail(labId);
+      const row = report.data.rows.find((r) => r.key === learner)!;
+      // Hours to 4 decimals, as the report gives them.
+      const hours = (ms: number) => Math.round(ms / 360) / 10_000;
+      expect([row.runningHours, row.suspendedHours]).toEqual([
+        hours(trail.running),
+        hours(trail.suspended),
+      ]);
+    }
+
     // The ledger is derived data: rebuilt from the audit trail, it is the same, twice over.
     const before = [...(await ledgerOf(id)), ...(await ledgerOf(other))];
     await lab.store.usage.ledger.deleteMany({ labId: { $in: [id, other] } });

@@ -266,7 +266,11 @@ describe.each(targets())('Heat contract: $name', (target) => {
     expect(['CREATE_COMPLETE', 'INIT_COMPLETE']).toContain(
       resources.find((r) => r.name === 'fine')?.status,
     );
-    expect((await client.getOutputs(ref)).never).toBeNull();
+    // The output of a failed resource's attribute: null on the emulator; a real Heat sometimes
+    // resolves TestResource's `output` even so (the CI of 2026-12-05 13:00 got a random string).
+    // What the product relies on is that reading a failed stack's outputs answers.
+    const never = (await client.getOutputs(ref)).never;
+    expect(never === null || typeof never === 'string').toBe(true);
   });
 
   it('refuses a duplicate live name with 409 StackExists', async () => {

@@ -1,4 +1,5 @@
-import { limitsFor, shownVerdict, windowStartOf } from '../../src/usage/verdict';
+import type { UsageStore } from '../../src/store/usage';
+import { limitsFor, shownVerdict, usageVerdicts, windowStartOf } from '../../src/usage/verdict';
 import type { UsageLimitConfig } from '../../src/config';
 import {
   formatSpan,
@@ -96,6 +97,20 @@ describe('which limits apply and which one a lab shows (src/usage/verdict.ts)', 
     expect(indexes('c1', 'shell')).toEqual([0]);
     expect(indexes('c2', 'demo')).toEqual([1, 2]);
     expect(indexes('c3', 'shell')).toEqual([]);
+  });
+
+  it('never counts twice an interval the ledger counted before the projection moved on', async () => {
+    // recordTransition writes the ledger, then the projection: a reader in between sees the
+    // ledger count up to t0 + 5 s while the projection still says "ready since t0".
+    const t0 = at('2026-12-05T10:00:00Z');
+    const store = {
+      charged: () => Promise.resolve({ chargedMs: 5_000, countedTo: t0 + 5_000 }),
+      grantedMs: () => Promise.resolve(0),
+    } as unknown as UsageStore;
+    const subject = { courseId: 'c1', learnerId: 'l1', lab: 'demo' };
+    const open = { since: t0, state: 'ready' as const, charge: 'learner' as const };
+    const [v] = await usageVerdicts(store, { usageLimits: [limit({})] }, subject, t0 + 6_000, open);
+    expect(v!.usedMs).toBe(6_000);
   });
 
   it('counts an N-day window from N-1 days before today, UTC', () => {
