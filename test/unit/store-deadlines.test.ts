@@ -160,10 +160,14 @@ describe('every query of the store carries the deadline of its caller (maxTimeMS
   );
 
   it('a deadline already spent still bounds the query (never 0, which means no limit)', async () => {
-    for (const ms of await limitsOf(() => store.labs.get(LAB, { maxTimeMS: 0 })))
-      expect(ms).toBeGreaterThan(0);
-    for (const ms of await limitsOf(() => store.labs.get(LAB, { maxTimeMS: -5 })))
-      expect(ms).toBeGreaterThan(0);
+    // The query goes with a 1 ms limit, which it may well exceed (FerretDB on PostgreSQL took
+    // longer than that in a CI run: "operation exceeded time limit"): what matters is what was sent.
+    const spent = (maxTimeMS: number) => () =>
+      store.labs.get(LAB, { maxTimeMS }).catch((err: Error) => {
+        if (!/exceeded time limit/i.test(err.message)) throw err;
+      });
+    for (const ms of await limitsOf(spent(0))) expect(ms).toBeGreaterThan(0);
+    for (const ms of await limitsOf(spent(-5))) expect(ms).toBeGreaterThan(0);
   });
 
   it('the server honours maxTimeMS on reads and accepts it on writes', async () => {
