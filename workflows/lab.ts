@@ -19,7 +19,7 @@ import {
   type LabInput,
 } from './lab-core';
 import { formatDuration } from './duration';
-import { LabChecks } from './lab-checks';
+import { LabUsage, NO_USAGE_LIMIT } from './lab-usage';
 import {
   capacityFreedSignal,
   heartbeatSignal,
@@ -33,11 +33,6 @@ import {
   type RunChecksInput,
 } from './messages';
 import type { LabPolicy } from './policy';
-import { formatSpan, refusesStart, usageDeadlines, type UsageVerdict } from './usage';
-import { storeActivities } from './activity-proxies';
-
-/** A lab no usage limit applies to: nothing to wake for. */
-const NO_USAGE_LIMIT: { wakeAt: number; suspendFor?: string } = { wakeAt: Infinity };
 import { isActionAllowed, type LabAction } from './state';
 
 export async function labWorkflow(input: LabInput): Promise<void> {
@@ -48,7 +43,7 @@ export async function labWorkflow(input: LabInput): Promise<void> {
  * The main loop: one state handler at a time, each a waiting state (below) or a stack action
  * (lab-stack-actions.ts, lab-build.ts) that ends in a transition to the next state.
  */
-class LabRun extends LabChecks {
+class LabRun extends LabUsage {
   constructor(input: LabInput) {
     super(input);
     this.registerHandlers();
@@ -319,94 +314,6 @@ class LabRun extends LabChecks {
     if (type === 'lab.suspend_warning') this.warned = { ...this.warned, suspendAt: now };
     else this.warned = { ...this.warned, deleteFor: deadline };
     return Infinity;
-  }
-
-  /** The learner came back (a launch, a heartbeat) while the open interval is staff's. */
-  private backFromStaff(): boolean {
-    return this.usageOpen?.charge === 'staff' && this.staffSince === null;
-  }
-
-  /**
-   * The usage limits of a ready lab (patch USAGE_LIMITS): the warning at `warnAt` of a limit and
-   * the notice when it is reached go out once per allowance (a grant arms them again), as audit
-   * lines and, when an endpoint wants them, events. A `suspend` limit reached suspends the lab.
-   * Returns when to look again.
-   */
-  private async watchUsage(): Promise<{ wakeAt: number; suspendFor?: string }> {
-    const now = Date.now();
-    let wakeAt = Infinity;
-    let suspendFor: string | undefined;
-    for (const v of await this.usageVerdicts()) {
-      const { warnAt, reachedAt } = usageDeadlines(v, now);
-      const figures = `${formatSpan(v.usedMs)} of ${formatSpan(v.limitMs)}`;
-      if (now >= reachedAt) {
-        await this.noticeOnce(
-          'reached',
-          v,
-          'usage.limit_reached',
-          `usage limit reached: ${figures} used (${v.breach})`,
-        );
-        if (v.breach === 'suspend') suspendFor = `usage limit reached: ${figures} used`;
-      } else {
-        if (now >= warnAt)
-          await this.noticeOnce('warn', v, 'usage.limit_warning', `usage warning: ${figures} used`);
-        else wakeAt = Math.min(wakeAt, warnAt);
-        wakeAt = Math.min(wakeAt, reachedAt);
-      }
-    }
-    return { wakeAt, ...(suspendFor ? { suspendFor } : {}) };
-  }
-
-  /**
-   * Whether a usage limit refuses to resume the suspended lab (patch USAGE_LIMITS): a `block` or
-   * `suspend` limit used up. The refusal is written to the audit trail once per allowance.
-   */
-  private async usageRefusesStart(): Promise<boolean> {
-    if (!this.policy?.usageLimited || !patched(USAGE_LIMITS)) return false;
-    const refusing = (await this.usageVerdicts()).find(refusesStart);
-    if (!refusing) return false;
-    this.snapshot = {
-      ...this.snapshot,
-      statusReason: `usage limit reached: resumes after a grant of more time${refusing.windowStart ? ' or when the window moves on' : ''}`,
-    };
-    await this.noticeOnce(
-      'refused',
-      refusing,
-      null,
-      `resume refused: usage limit reached (${formatSpan(refusing.usedMs)} of ${formatSpan(refusing.limitMs)} used)`,
-    );
-    return true;
-  }
-
-  private usageVerdicts() {
-    const { courseId, learnerId, lab } = this.snapshot;
-    return storeActivities.usageVerdicts({
-      subject: { courseId, learnerId, lab },
-      at: Date.now(),
-      open: this.usageOpen ?? null,
-    });
-  }
-
-  /** An audit line (and event) about a usage limit, once per limit and allowance. */
-  private async noticeOnce(
-    kind: 'warn' | 'reached' | 'refused',
-    v: UsageVerdict,
-    event: 'usage.limit_warning' | 'usage.limit_reached' | null,
-    line: string,
-  ): Promise<void> {
-    const key = `${kind}:${v.limitIndex}`;
-    if (this.warned.usage?.[key] === v.limitMs) return;
-    this.warned = { ...this.warned, usage: { ...this.warned.usage, [key]: v.limitMs } };
-    if (event)
-      this.emit(event, `${v.limitIndex}-${v.limitMs}`, {
-        usage: {
-          usedSeconds: Math.round(v.usedMs / 1000),
-          limitSeconds: Math.round(v.limitMs / 1000),
-          breach: v.breach,
-          window: v.window,
-        },
-      });
-    await this.record(line);
   }
 
   /** A running lab whose policy is unknown (not configured, none carried) waits for it or for staff. */
