@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -52,10 +52,14 @@ export async function startMongoServer(options: Options): Promise<MongoServer> {
   let fallback: string | null = null;
   if (tools.postgresBin) {
     const sqliteData = hasSqliteData(options.dataDir);
+    // A cluster that holds data is never swapped for an empty SQLite store (a restart after a
+    // kill must find its labs and capacity holders again): its start failing is an error.
+    const pgData = existsSync(join(options.dataDir, 'pg', 'PG_VERSION'));
     if (!sqliteData) {
       try {
         return await ferretOnPostgres(ferretdb, tools.postgresBin, port, options);
       } catch (err) {
+        if (pgData) throw err;
         fallback = `PostgreSQL did not start (${(err as Error).message})`;
       }
     } else fallback = `${options.dataDir} holds FerretDB's SQLite data`;
@@ -114,6 +118,7 @@ async function ferretOnPostgres(
       async stop(graceMs) {
         await ferret.stop(graceMs);
         await postgres.child.stop(graceMs);
+        await stopPostmaster(join(options.dataDir, 'pg'));
       },
     };
     return await ready({
@@ -185,6 +190,31 @@ async function startPostgres(
     throw err;
   }
   return { child, port };
+}
+
+/**
+ * The cluster's postmaster, if it outlived its `su` parent (a stop with no grace): an immediate
+ * shutdown (SIGQUIT ends its backends too), so the next start can take the data directory.
+ */
+async function stopPostmaster(dir: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return;
+  }
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!(pid > 0) || !alive()) return;
+  process.kill(pid, 'SIGQUIT');
+  for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) process.kill(pid, 'SIGKILL');
 }
 
 /** The postgres user must reach its cluster's directory: ancestors we made private get o+x. */
