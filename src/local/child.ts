@@ -26,8 +26,18 @@ export function startChild(
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
+  // The log ends when both pipes have closed, not when the process exits: a grandchild that
+  // outlives it (PostgreSQL's postmaster under `su`) may still hold them and write.
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
+  let open = 2;
+  const closed = () => {
+    if (--open === 0) log.end();
+  };
+  child.stdout.once('close', closed);
+  child.stderr.once('close', closed);
+  // A log that cannot be written (disk full, directory removed) must not take the caller down.
+  log.on('error', () => {});
   if (child.pid === undefined) throw new Error(`could not start ${name} (${command})`);
   const pid = child.pid;
   const exited = new Promise<number | null>((resolve) =>
@@ -56,7 +66,6 @@ export function startChild(
       clearTimeout(timer);
       // Children of the server (if any) share its group; make sure none outlive it.
       signal('SIGKILL');
-      log.end();
     },
   };
 }
