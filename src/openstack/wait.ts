@@ -42,35 +42,51 @@ export async function waitForStackStatus(
   const maxInterval = Math.max(minInterval, options.maxIntervalMs ?? DEFAULT_MAX_INTERVAL_MS);
   const details = { provider: client.provider, stackName: ref.name };
   const started = Date.now();
-  let lastStatus: string | undefined;
+  let lastStack: Stack | undefined;
   let lastProgress: StackProgress | undefined;
   let lastError: unknown;
 
   const progressEvery = options.progressEveryMs ?? DEFAULT_PROGRESS_EVERY_MS;
   // The first listing comes one progress interval in: before it, nothing is done to report.
   let listedAt = started;
-  /** `finished`: the stack reached its target, so every resource listed before is done. */
-  const report = async (stack: Stack, finished: boolean): Promise<void> => {
-    if (!options.onProgress) return;
-    let progress: StackProgress;
-    if (finished && lastProgress) {
-      progress = { done: lastProgress.total, total: lastProgress.total };
-    } else if (finished) {
-      return; // Finished before any listing: there is no progress left to show.
-    } else {
-      if (!finished && Date.now() - listedAt < progressEvery) return;
-      listedAt = Date.now();
-      const resources = await client.listResources(ref);
-      const action = actionOf(stack.status);
-      progress = {
-        done: resources.filter((r) => r.status === `${action}_COMPLETE`).length,
-        total: resources.length,
-      };
+  /** The stack reached its target: every resource listed before is done. */
+  const reportFinished = async (stack: Stack): Promise<void> => {
+    if (!options.onProgress || !lastProgress || lastProgress.done === lastProgress.total) return;
+    lastProgress = { done: lastProgress.total, total: lastProgress.total };
+    await options.onProgress(lastProgress, stack);
+  };
+
+  /**
+   * Progress, from the resources, at most every `progressEvery` while the action runs. A listing
+   * stands in for that poll's look at the stack: a stack with resources still in progress has not
+   * finished, so a 5 s create costs one call less. True when it did (the stack need not be asked
+   * this time); a listing that fails, or shows every resource done or one failed, is followed by
+   * the look at the stack.
+   */
+  const listedInstead = async (): Promise<boolean> => {
+    if (!options.onProgress || !lastStack?.status.endsWith('_IN_PROGRESS')) return false;
+    if (Date.now() - listedAt < progressEvery) return false;
+    listedAt = Date.now();
+    const action = actionOf(lastStack.status);
+    let resources: Awaited<ReturnType<Poller['listResources']>>;
+    try {
+      resources = await client.listResources(ref);
+    } catch {
+      return false;
     }
+    const progress = {
+      done: resources.filter((r) => r.status === `${action}_COMPLETE`).length,
+      total: resources.length,
+    };
+    if (progress.done >= progress.total || resources.some((r) => r.status.endsWith('_FAILED')))
+      return false;
     if (progress.done !== lastProgress?.done || progress.total !== lastProgress.total) {
       lastProgress = progress;
-      await options.onProgress(progress, stack);
+      await Promise.resolve(options.onProgress(progress, lastStack)).catch((error: unknown) => {
+        lastError = error;
+      });
     }
+    return true;
   };
 
   const pauseBefore = (elapsed: number): number => {
@@ -90,12 +106,10 @@ export async function waitForStackStatus(
       options.signal,
     );
   }
-  for (;;) {
-    options.signal?.throwIfAborted();
-    options.onPoll?.();
-    let stack: Stack | undefined;
+  /** One look at the stack; undefined after a transient error (the next poll may succeed). */
+  const look = async (): Promise<Stack | undefined> => {
     try {
-      stack = await client.getStack(ref);
+      return await client.getStack(ref);
     } catch (error) {
       if (error instanceof HeatNotFoundError && targets.includes('DELETE_COMPLETE')) {
         return {
@@ -108,11 +122,17 @@ export async function waitForStackStatus(
       }
       if (!(error instanceof HeatError) || !error.retryable) throw error;
       lastError = error;
+      return undefined;
     }
+  };
+  for (;;) {
+    options.signal?.throwIfAborted();
+    options.onPoll?.();
+    const stack = (await listedInstead()) ? undefined : await look();
     if (stack) {
-      lastStatus = stack.status;
+      lastStack = stack;
       if (targets.includes(stack.status)) {
-        await report(stack, true).catch(() => undefined);
+        await reportFinished(stack).catch(() => undefined);
         return stack;
       }
       if (stack.status.endsWith('_FAILED')) {
@@ -121,18 +141,13 @@ export async function waitForStackStatus(
       if (stack.status === 'DELETE_COMPLETE') {
         throw new HeatNotFoundError(`The Stack (${ref.name}) was deleted`, details);
       }
-      if (stack.status.endsWith('_IN_PROGRESS')) {
-        await report(stack, false).catch((error: unknown) => {
-          lastError = error;
-        });
-      }
     }
     const remaining = options.deadline - Date.now();
     if (remaining <= 0) {
       const cause = lastError instanceof Error ? `; last error: ${lastError.message}` : '';
       throw new HeatTimeoutError(
-        `stack did not reach ${targets.join(' or ')} before the deadline (last status ${lastStatus ?? 'unknown'}${cause})`,
-        { ...details, lastStatus, cause: lastError },
+        `stack did not reach ${targets.join(' or ')} before the deadline (last status ${lastStack?.status ?? 'unknown'}${cause})`,
+        { ...details, lastStatus: lastStack?.status, cause: lastError },
       );
     }
     await sleep(Math.min(pauseBefore(Date.now() - started), remaining), options.signal);

@@ -67,3 +67,77 @@ describe('waiting for a stack action', () => {
     expect(poller.polls).toBeLessThanOrEqual(13);
   });
 });
+
+/** A create of `resources` resources, one finishing every `stepMs`; counts each kind of call. */
+function createOf(resources: number, stepMs: number, failAt?: number) {
+  const ref: StackRef = { id: 'id-2', name: 'cluster-g1' };
+  const started = Date.now();
+  const doneCount = () => Math.min(resources, Math.floor((Date.now() - started) / stepMs));
+  const failed = () => failAt !== undefined && doneCount() >= failAt;
+  const calls = { shows: 0, listings: 0 };
+  const poller = {
+    provider: 'cloud-a',
+    async getStack(): Promise<Stack> {
+      calls.shows += 1;
+      const status = failed()
+        ? 'CREATE_FAILED'
+        : doneCount() === resources
+          ? 'CREATE_COMPLETE'
+          : 'CREATE_IN_PROGRESS';
+      return { ...ref, status, statusReason: '', creationTime: null, updatedTime: null };
+    },
+    async listResources() {
+      calls.listings += 1;
+      const done = doneCount();
+      return Array.from({ length: resources }, (_, i) => ({
+        name: `r${i}`,
+        type: 'OS::Heat::TestResource',
+        status:
+          failed() && i === done
+            ? 'CREATE_FAILED'
+            : i < done
+              ? 'CREATE_COMPLETE'
+              : 'CREATE_IN_PROGRESS',
+        statusReason: '',
+      }));
+    },
+  };
+  return { ref, calls, poller };
+}
+
+describe('progress while a create runs', () => {
+  it('lists the resources in place of a look at the stack, and ends with every resource done', async () => {
+    const { ref, calls, poller } = createOf(4, 250);
+    const seen: string[] = [];
+    await waitForStackStatus(poller, ref, ['CREATE_COMPLETE'], {
+      deadline: Date.now() + 10_000,
+      minIntervalMs: 100,
+      maxIntervalMs: 100,
+      progressEveryMs: 300,
+      justAsked: true,
+      onProgress: (p) => {
+        seen.push(`${p.done}/${p.total}`);
+      },
+    });
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen.at(-1)).toBe('4/4');
+    // About 10 polls over 1 s: each listing (every 300 ms) stood in for a look at the stack.
+    expect(calls.listings).toBeGreaterThanOrEqual(2);
+    const polls = Math.ceil(1000 / 100) + 2;
+    expect(calls.shows + calls.listings).toBeLessThanOrEqual(polls);
+  });
+
+  it('sees a failure a listing reports at the look right after it', async () => {
+    const { ref, calls, poller } = createOf(4, 200, 2);
+    const err = await waitForStackStatus(poller, ref, ['CREATE_COMPLETE'], {
+      deadline: Date.now() + 10_000,
+      minIntervalMs: 1_000,
+      maxIntervalMs: 1_000,
+      progressEveryMs: 450,
+      onProgress: () => undefined,
+    }).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/CREATE_FAILED/);
+    // The look at 0 s, the listing at 1 s that showed the failed resource, and the look with it.
+    expect(calls).toEqual({ shows: 2, listings: 1 });
+  });
+});
