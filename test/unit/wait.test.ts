@@ -92,6 +92,7 @@ function createOf(resources: number, stepMs: number, failAt?: number) {
       return Array.from({ length: resources }, (_, i) => ({
         name: `r${i}`,
         type: 'OS::Heat::TestResource',
+        physicalId: `id-r${i}`,
         status:
           failed() && i === done
             ? 'CREATE_FAILED'
