@@ -3,7 +3,8 @@
  * startRuntime with the worker role that `npm run worker` runs (configuration from LABS_CONFIG,
  * the environment read by src/config), plus what the product does not expose: Temporal's
  * Prometheus metrics (`--metrics host:port`) and a memory line on stdout every two seconds.
- *   node --import tsx bench/worker-main.ts --metrics 127.0.0.1:9464
+ * The workflow code comes bundled (`--bundle file`), built once per bench run.
+ *   node --import tsx bench/worker-main.ts --metrics 127.0.0.1:9464 --bundle /tmp/workflows.js
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { environmentVariables, loadConfig, readEnvironment } from '../src/config';
@@ -18,9 +19,14 @@ const LATENCY_BUCKETS_MS = [
 ];
 
 async function main(): Promise<void> {
-  const at = process.argv.indexOf('--metrics');
-  const bindAddress = at > 0 ? process.argv[at + 1] : undefined;
-  if (!bindAddress) throw new Error('usage: worker-main.ts --metrics host:port');
+  const arg = (name: string) => {
+    const at = process.argv.indexOf(name);
+    return at > 0 ? process.argv[at + 1] : undefined;
+  };
+  const bindAddress = arg('--metrics');
+  const codePath = arg('--bundle');
+  if (!bindAddress || !codePath)
+    throw new Error('usage: worker-main.ts --metrics host:port --bundle workflows.js');
   Runtime.install({
     logger: new DefaultLogger('WARN'),
     telemetryOptions: {
@@ -48,6 +54,7 @@ async function main(): Promise<void> {
     endpoints: endpointsOf(config, env),
     logger: createLogger(env.logLevel, 'bench-worker'),
     roles: { api: false, worker: true },
+    workflowBundle: { codePath },
   });
   const stop = async () => {
     await runtime.close();

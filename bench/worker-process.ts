@@ -46,6 +46,8 @@ function procStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 }
 
 export async function startWorkerProcess(options: {
+  /** A file of bundled workflow code (benchWorkflowBundle), so the worker does not bundle. */
+  workflowBundle: string;
   configPath: string;
   env: Record<string, string>;
   logDir: string;
@@ -55,7 +57,15 @@ export async function startWorkerProcess(options: {
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(__dirname, 'worker-main.ts'), '--metrics', `127.0.0.1:${port}`],
+    [
+      '--import',
+      'tsx',
+      join(__dirname, 'worker-main.ts'),
+      '--metrics',
+      `127.0.0.1:${port}`,
+      '--bundle',
+      options.workflowBundle,
+    ],
     {
       cwd: join(__dirname, '..'),
       env: { ...process.env, ...options.env, LABS_CONFIG: options.configPath },
