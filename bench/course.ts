@@ -125,6 +125,12 @@ export async function benchCourse(
     noToken: 0,
     late: 0,
   };
+  /** Why calls failed (HTTP status or error message), counted: a stalled run says why. */
+  const failures = new Map<string, number>();
+  const failed = (kind: string, why: string) => {
+    const key = `${kind}: ${why.slice(0, 80)}`;
+    failures.set(key, (failures.get(key) ?? 0) + 1);
+  };
   const fire = (action: Action, lateMs: number) => {
     if (lateMs > 1000) calls.late++;
     const learner = plans[action.learner]!.learner;
@@ -140,13 +146,18 @@ export async function benchCourse(
         timeoutMs: 60_000,
       }).then(
         (answer) => {
-          if (answer.status >= 300) calls.launchFailed++;
-          else
+          if (answer.status >= 300) {
+            calls.launchFailed++;
+            failed('launch', `HTTP ${answer.status}`);
+          } else
             tokens[action.learner] = (
               JSON.parse(answer.body) as { heartbeatToken: string }
             ).heartbeatToken;
         },
-        () => calls.launchFailed++,
+        (err: Error) => {
+          calls.launchFailed++;
+          failed('launch', err.message);
+        },
       );
       return;
     }
@@ -157,8 +168,15 @@ export async function benchCourse(
     }
     calls.heartbeat++;
     void request(`${env.apiUrl}/v1/labs/${labId}/heartbeat`, { method: 'POST', token }).then(
-      (answer) => answer.status !== 204 && calls.heartbeatFailed++,
-      () => calls.heartbeatFailed++,
+      (answer) => {
+        if (answer.status === 204) return;
+        calls.heartbeatFailed++;
+        failed('heartbeat', `HTTP ${answer.status}`);
+      },
+      (err: Error) => {
+        calls.heartbeatFailed++;
+        failed('heartbeat', err.message);
+      },
     );
   };
 
@@ -175,7 +193,7 @@ export async function benchCourse(
     const running = Object.entries(stacks)
       .filter(([s]) => s !== 'SUSPEND_COMPLETE' && s !== 'DELETE_COMPLETE')
       .reduce((n, [, c]) => n + c, 0);
-    return `course day ${days[0]!.toFixed(1)}..${days[days.length - 1]!.toFixed(1)} of ${scale.weeks * 7}; calls ${JSON.stringify(calls)}; stacks running ${running}, suspended ${stacks.SUSPEND_COMPLETE ?? 0}, deleted ${stacks.DELETE_COMPLETE ?? 0}${await ferret()}`;
+    return `course day ${days[0]!.toFixed(1)}..${days[days.length - 1]!.toFixed(1)} of ${scale.weeks * 7}; calls ${JSON.stringify(calls)}; stacks running ${running}, suspended ${stacks.SUSPEND_COMPLETE ?? 0}, deleted ${stacks.DELETE_COMPLETE ?? 0}${await ferret()}${failures.size ? `; failures ${JSON.stringify(Object.fromEntries(failures))}` : ''}`;
   });
   let next = 0;
   while (next < actions.length) {
@@ -188,6 +206,8 @@ export async function benchCourse(
   }
   while (Date.now() - t0 < runMs) await sleep(100);
   progress.stop();
+  if (failures.size)
+    console.log(`[course] failures: ${JSON.stringify(Object.fromEntries(failures))}`);
   await meter.stop();
   const seconds = (Date.now() - t0) / 1000;
   const ferretAfter = await ferretRequests(env);

@@ -152,24 +152,22 @@ export async function startBenchEnv(options: BenchEnvOptions = {}): Promise<Benc
   }
   const dir = mkdtempSync(join(tmpdir(), 'labs-bench-'));
   const tools = readTools();
-  const temporal = await startTemporalDevServer({
-    cli: tools.temporalCli,
-    logDir: dir,
-    headless: true,
-  });
-  let mongo: MongoServer | undefined;
+  // The servers start side by side, and stop so too: a run starts eight environments.
+  const external = process.env.MONGODB_URI;
+  const [temporal, mongo] = await Promise.all([
+    startTemporalDevServer({ cli: tools.temporalCli, logDir: dir, headless: true }),
+    external ? undefined : startMongoServer({ tools, dataDir: join(dir, 'mongo'), logDir: dir }),
+  ]);
   let mongoUri: string;
   let mongoKind: string;
-  const external = process.env.MONGODB_URI;
-  if (external) {
-    const url = new URL(external.replace(/^mongodb:/, 'http:'));
+  if (mongo) {
+    mongoUri = `${mongo.uri}labs_bench`;
+    mongoKind = `${mongo.kind}${mongo.backend ? ` (${mongo.backend})` : ''}`;
+  } else {
+    const url = new URL(String(external).replace(/^mongodb:/, 'http:'));
     url.pathname = `/labs_bench_${Date.now()}`;
     mongoUri = url.toString().replace(/^http:/, 'mongodb:');
     mongoKind = 'MONGODB_URI';
-  } else {
-    mongo = await startMongoServer({ tools, dataDir: join(dir, 'mongo'), logDir: dir });
-    mongoUri = `${mongo.uri}labs_bench`;
-    mongoKind = `${mongo.kind}${mongo.backend ? ` (${mongo.backend})` : ''}`;
   }
   const delays = options.emulatorDelayMs ?? { create: 50, action: 50, delete: 50 };
   const emulator = await startEmulator({
@@ -255,9 +253,11 @@ export async function startBenchEnv(options: BenchEnvOptions = {}): Promise<Benc
         );
       await step('the product', 20_000, () => Promise.all([runtime.close(), worker?.stop()]));
       await step('the worker process', 30_000, async () => worker?.stop());
-      await step('the emulator', 10_000, () => emulator.close());
-      await step('the Mongo server', 30_000, async () => mongo?.stop());
-      await step('the Temporal dev server', 30_000, () => temporal.stop());
+      await Promise.all([
+        step('the emulator', 10_000, () => emulator.close()),
+        step('the Mongo server', 30_000, async () => mongo?.stop()),
+        step('the Temporal dev server', 30_000, () => temporal.stop()),
+      ]);
       rmSync(dir, { recursive: true, force: true });
     },
   };
