@@ -48,13 +48,13 @@ start() {
   su postgres -c "$bin/initdb -D '$dir/pg' -A trust -U postgres" >"$dir/initdb.log" 2>&1 ||
     die "initdb failed (see $dir/initdb.log)"
   pg_port=$(free_port)
-  su postgres -c "$bin/pg_ctl -D '$dir/pg' -w -l '$dir/postgres.log' -o '-p $pg_port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200' start" >/dev/null ||
+  su postgres -c "$bin/pg_ctl -D '$dir/pg' -w -l '$dir/postgres.log' -o '-p $pg_port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=220' start" >/dev/null ||
     die "PostgreSQL did not start (see $dir/postgres.log)"
   "$bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U postgres -c 'create database ferretdb' >/dev/null
   ferret_port=$(free_port)
   debug_port=$(free_port)
   nohup "$root/.tools/bin/ferretdb" --handler=postgresql \
-    "--postgresql-url=postgres://postgres@127.0.0.1:$pg_port/ferretdb" \
+    "--postgresql-url=postgres://postgres@127.0.0.1:$pg_port/ferretdb?pool_max_conns=200" \
     "--listen-addr=127.0.0.1:$ferret_port" "--state-dir=$dir/state" \
     "--debug-addr=127.0.0.1:$debug_port" --telemetry=disable --log-level=warn \
     >"$dir/ferretdb.log" 2>&1 &

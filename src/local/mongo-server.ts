@@ -86,6 +86,15 @@ function hasSqliteData(dataDir: string): boolean {
   return readdirSync(dataDir).some((f) => f.endsWith('.sqlite'));
 }
 
+/**
+ * FerretDB's PostgreSQL connections (its default is 50). Each update of a bulk write holds one
+ * until the whole command ends (ActivityStore.recordMany): a heartbeat flush's activity and
+ * learner-active writes, 25 each, took all 50, and the full course bench (1,000 learners) froze
+ * for good at 3 requests a second ("Acquire" errors in FerretDB's log, 25 + 24 connections idle
+ * after a SELECT on those two collections in pg_stat_activity). With 200, that run peaked at 81.
+ */
+const FERRETDB_PG_POOL = 200;
+
 /** PostgreSQL, then FerretDB on it; stopping the pair stops FerretDB first. */
 async function ferretOnPostgres(
   ferretdb: string,
@@ -102,7 +111,7 @@ async function ferretOnPostgres(
       ferretdb,
       [
         '--handler=postgresql',
-        `--postgresql-url=postgres://postgres@127.0.0.1:${postgres.port}/postgres`,
+        `--postgresql-url=postgres://postgres@127.0.0.1:${postgres.port}/postgres?pool_max_conns=${FERRETDB_PG_POOL}`,
         `--listen-addr=127.0.0.1:${port}`,
         `--state-dir=${stateDir}`,
         `--debug-addr=127.0.0.1:${await freePort()}`,
@@ -178,7 +187,7 @@ async function startPostgres(
     '-c',
     'listen_addresses=127.0.0.1',
     '-c',
-    'max_connections=200',
+    `max_connections=${FERRETDB_PG_POOL + 20}`,
   ]);
   const child = startChild('postgresql', command, args, {
     logFile: join(logDir, 'postgresql.log'),

@@ -1,6 +1,6 @@
-import type { Collection, Db } from 'mongodb';
+import { MongoBulkWriteError, type Collection, type Db } from 'mongodb';
 import { maxTime, type QueryOptions } from './deadlines';
-import { ignoreDuplicateKey } from './duplicate-key';
+import { ignoreDuplicateKey, isDuplicateKey } from './duplicate-key';
 
 /**
  * Learner activity, apart from the lab document: the API writes it (coalesced) and the lab
@@ -12,8 +12,11 @@ export interface ActivityDocument {
   at: Date;
 }
 
-/** Well under FerretDB v1's 100 pooled connections per database, with room for other writers. */
-const WRITES_PER_COMMAND = 25;
+/**
+ * Well under FerretDB v1's pooled connections (100 on SQLite; 200 on PostgreSQL, src/local/
+ * mongo-server.ts), with room for other writers: each update holds one until its command ends.
+ */
+export const WRITES_PER_COMMAND = 25;
 
 export class ActivityStore {
   /** @internal tests only: everything else goes through the named queries below. */
@@ -42,12 +45,22 @@ export class ActivityStore {
    */
   async recordMany(entries: Array<[string, Date]>, options?: QueryOptions): Promise<void> {
     for (let i = 0; i < entries.length; i += WRITES_PER_COMMAND) {
-      await this.collection.bulkWrite(
-        entries.slice(i, i + WRITES_PER_COMMAND).map(([labId, at]) => ({
-          updateOne: { filter: { _id: labId }, update: { $max: { at } }, upsert: true },
-        })),
-        { ordered: false, ...maxTime(options, 'request') },
-      );
+      const batch = entries.slice(i, i + WRITES_PER_COMMAND);
+      const write = (part: Array<[string, Date]>) =>
+        this.collection.bulkWrite(
+          part.map(([labId, at]) => ({
+            updateOne: { filter: { _id: labId }, update: { $max: { at } }, upsert: true },
+          })),
+          { ordered: false, ...maxTime(options, 'request') },
+        );
+      // Two API processes can flush the same new lab at once: both upserts insert and one gets
+      // a duplicate key (MongoDB does so too). The document exists then, so those are written
+      // again as updates; every other write of the batch is done, and `$max` makes this safe.
+      await write(batch).catch((err: unknown) => {
+        const failed = duplicateKeyWrites(err);
+        if (!failed) throw err;
+        return write(failed.map((index) => batch[index]!));
+      });
     }
   }
 
@@ -61,4 +74,12 @@ export class ActivityStore {
       .toArray();
     return new Map(docs.map((d) => [d._id, d.at]));
   }
+}
+
+/** The indexes of a bulk write's writes that failed, when every failure is a duplicate key. */
+function duplicateKeyWrites(err: unknown): number[] | null {
+  if (!(err instanceof MongoBulkWriteError)) return null;
+  const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+  if (errors.length === 0 || !errors.every((e) => isDuplicateKey(e))) return null;
+  return errors.map((e) => e.index);
 }

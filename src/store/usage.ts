@@ -1,5 +1,6 @@
 import type { Collection, Db, Filter } from 'mongodb';
 import type { DayUsage } from '../../workflows/usage';
+import { WRITES_PER_COMMAND } from './activity';
 import { maxTime, type QueryOptions } from './deadlines';
 import { ignoreDuplicateKey, isDuplicateKey } from './duplicate-key';
 
@@ -228,10 +229,10 @@ export class UsageStore {
     entries: Array<{ labId: string; day: string; ms: number; courseId?: string }>,
     options?: QueryOptions,
   ): Promise<void> {
-    // At most 25 updates per command, as ActivityStore.recordMany (FerretDB v1's pool).
-    for (let i = 0; i < entries.length; i += 25) {
+    // One writer per line (its `_id` names it), so no two processes upsert the same one.
+    for (let i = 0; i < entries.length; i += WRITES_PER_COMMAND) {
       await this.active.bulkWrite(
-        entries.slice(i, i + 25).map((e) => ({
+        entries.slice(i, i + WRITES_PER_COMMAND).map((e) => ({
           updateOne: {
             filter: { _id: `${e.labId}|${e.day}|${writer}` },
             update: {

@@ -87,6 +87,28 @@ describe('the Mongo store over the wire', () => {
     expect([...new Set([...times.values()].map((d) => d.getTime()))]).toEqual([2000]);
     expect(await store.activity.lastActivityAt('lab_many_7')).toEqual(new Date(2000));
   }, 30_000);
+
+  it('answers heartbeat flushes of activity and learner-active lines from three processes at once', async () => {
+    // Each update of a bulk write held one of FerretDB's PostgreSQL connections until its command
+    // ended: the activity and usage-active writes of a flush (25 each) took its 50 and the full
+    // course bench froze for good (2026-12-05).
+    const ids = Array.from({ length: 100 }, (_, i) => `lab_flush_${i}`);
+    const flush = (writer: string, at: number) =>
+      Promise.all([
+        store.activity.recordMany(ids.map((id) => [id, new Date(at)])),
+        store.usage.addActive(
+          writer,
+          ids.map((labId) => ({ labId, day: '2026-12-05', ms: 30_000, courseId: 'course-v1:x' })),
+        ),
+      ]);
+    // The first flushes insert (the same new labs from every process), the next ones update.
+    await Promise.all([flush('api-1', 1000), flush('api-2', 2000), flush('api-3', 3000)]);
+    const started = Date.now();
+    await Promise.all([flush('api-1', 4000), flush('api-2', 5000), flush('api-3', 6000)]);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const times = await store.activity.many(ids);
+    expect([...new Set([...times.values()].map((d) => d.getTime()))]).toEqual([6000]);
+  }, 30_000);
 });
 
 describe('secret envelopes', () => {
