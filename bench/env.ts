@@ -11,7 +11,7 @@ import {
   Runtime as TemporalRuntime,
 } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseConfig, type Config, type Environment } from '../src/config';
@@ -43,6 +43,8 @@ export interface BenchEnv {
   worker?: WorkerProcess;
   /** FerretDB's debug endpoint (Prometheus metrics), when the bench started FerretDB. */
   ferretMetricsUrl?: string;
+  /** PostgreSQL's postmaster under FerretDB, when the store runs on it. */
+  postmasterPid?: number;
   close(): Promise<void>;
 }
 
@@ -244,6 +246,10 @@ export async function startBenchEnv(options: BenchEnvOptions = {}): Promise<Benc
     mongo,
     worker,
     ferretMetricsUrl,
+    postmasterPid:
+      mongo?.backend === 'postgresql'
+        ? Number(readFileSync(join(dir, 'mongo', 'pg', 'postmaster.pid'), 'utf8').split('\n')[0])
+        : undefined,
     async close() {
       // A wedged FerretDB must not hold the run (the full run of 2026-11-25 hung here after the
       // course bench): each step gets a deadline, and a step that misses it is reported and left.
@@ -264,27 +270,49 @@ export async function startBenchEnv(options: BenchEnvOptions = {}): Promise<Benc
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
-export function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number, withReapedChildren = false): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
+    // utime, stime (and cutime, cstime: children waited for) in clock ticks (100 Hz)
+    const ticks = [11, 12, ...(withReapedChildren ? [13, 14] : [])];
+    return ticks.reduce((sum, i) => sum + Number(fields[i]), 0) / 100;
   } catch {
     return NaN;
   }
+}
+
+/**
+ * CPU seconds of a process and all its children, living or exited: PostgreSQL's postmaster
+ * and its backends, which come and go with FerretDB's connections.
+ */
+export function treeCpuSeconds(root: number): number {
+  let sum = cpuSeconds(root, true);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === root) sum += cpuSeconds(Number(entry));
+    } catch {
+      // exited between the listing and the read: its time is in the parent's cutime now
+    }
+  }
+  return sum;
 }
 
 /** CPU use of the bench's processes over a window: cores used on average by each. */
 export class CpuWindow {
   private readonly start: Record<string, number>;
   private readonly t0 = Date.now();
-  constructor(private readonly pids: Record<string, number | undefined>) {
+  /** A pid (its own CPU), or a function that reads a whole tree's (treeCpuSeconds). */
+  constructor(private readonly pids: Record<string, number | (() => number) | undefined>) {
     this.start = this.sample();
   }
   private sample(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [name, pid] of Object.entries(this.pids))
-      if (pid !== undefined) out[name] = cpuSeconds(pid);
+      if (pid !== undefined) out[name] = typeof pid === 'number' ? cpuSeconds(pid) : pid();
     return out;
   }
   /** Cores used by each process since the window started (1.0 = one core busy). */
@@ -298,12 +326,14 @@ export class CpuWindow {
   }
 }
 
-export function cpuPids(env: BenchEnv): Record<string, number | undefined> {
+export function cpuPids(env: BenchEnv): Record<string, number | (() => number) | undefined> {
+  const postmaster = env.postmasterPid;
   return {
     product: process.pid,
     worker: env.worker?.pid,
     temporal: env.temporal.pid,
     mongo: env.mongo?.pid,
+    postgres: postmaster === undefined ? undefined : () => treeCpuSeconds(postmaster),
   };
 }
 

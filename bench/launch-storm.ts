@@ -4,6 +4,7 @@
  * Overheads are the product's time to `ready` minus what the emulator itself took.
  */
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { TEMPLATES_DIR } from '../src/config';
 import { createHeatClient, type HeatClient, type StackRef } from '../src/openstack';
@@ -184,6 +185,7 @@ export async function benchLaunchStorm(
       },
     ),
     row(storm, 'launches accepted/s', `${fmt(acceptedPerSecond, 1)}/s`, 'report', undefined),
+    cpuPerLaunchRow(cores, wall, ids.length),
     row(
       storm,
       'workflow-task latency p50 / p99',
@@ -299,4 +301,37 @@ export async function benchLaunchStorm(
       },
     },
   };
+}
+
+/**
+ * Where the storm's time goes: the CPU each process spent per launch (cores x wall time over the
+ * launches), and the least time the storm's work takes on this machine's cores. When that is
+ * near the storm's own time, the overhead is CPU, and a machine with k times the cores would do
+ * the same storm as this one does one k times smaller (`--storm-labs`).
+ */
+function cpuPerLaunchRow(
+  cores: Record<string, number>,
+  wallSeconds: number,
+  launches: number,
+): Row {
+  const msPerLaunch = Object.fromEntries(
+    Object.entries(cores).map(([name, c]) => [name, (c * wallSeconds * 1000) / launches]),
+  );
+  const total = Object.values(msPerLaunch).reduce((a, b) => a + b, 0);
+  const machineCores = cpus().length;
+  const leastSeconds = (total * launches) / 1000 / machineCores;
+  return row(
+    'launch storm',
+    'CPU per launch (all processes)',
+    `${fmt(total)} ms`,
+    'report',
+    undefined,
+    {
+      notes: `${Object.entries(msPerLaunch)
+        .map(([name, ms]) => `${name} ${fmt(ms)} ms`)
+        .join(
+          ', ',
+        )}; ${launches} launches took ${fmt((total * launches) / 1000, 1)} CPU-s, at least ${fmt(leastSeconds, 1)} s on ${machineCores} cores, of the ${fmt(wallSeconds, 1)} s from the first launch to the last ready`,
+    },
+  );
 }

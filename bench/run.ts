@@ -1,5 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --only heartbeats,storm,many-labs,course,pool,terminal,webhooks,usage-report]`
+ *   [-- --storm-labs N]
  * starts its own Temporal dev server, Mongo-compatible server (or uses MONGODB_URI), emulator and
  * product, runs the benches, prints figure | target | baseline | ratio | PASS/FAIL and writes
  * bench/results/<timestamp>.json. Benchmarks that need a configuration or a worker process of
@@ -24,6 +25,13 @@ const quick = process.argv.includes('--quick');
 const onlyIndex = process.argv.indexOf('--only');
 const only = onlyIndex > 0 ? (process.argv[onlyIndex + 1] ?? '').split(',') : undefined;
 const wanted = (name: string) => !only || only.includes(name);
+/** `--storm-labs N`: the storm's size, to see how its figures grow with the load. */
+const stormLabsIndex = process.argv.indexOf('--storm-labs');
+const stormLabs = stormLabsIndex > 0 ? Number(process.argv[stormLabsIndex + 1]) : undefined;
+if (stormLabs !== undefined && !(Number.isInteger(stormLabs) && stormLabs > 0))
+  throw new Error(
+    `--storm-labs wants a whole number of labs above 0, not ${process.argv[stormLabsIndex + 1]}`,
+  );
 
 const manyLabs: ManyLabsScale = quick
   ? {
@@ -116,7 +124,7 @@ const usageReport: UsageReportScale = {
 const scale = quick
   ? {
       heartbeats: { labs: 100, seconds: 8, baselineSeconds: 6, concurrency: 64 },
-      storm: { labs: 80, resumes: 15, createMs: 5000, resumeMs: 1000, waitMs: 90_000 },
+      storm: { labs: stormLabs ?? 80, resumes: 15, createMs: 5000, resumeMs: 1000, waitMs: 90_000 },
       manyLabs,
       course,
       terminal,
@@ -125,7 +133,13 @@ const scale = quick
     }
   : {
       heartbeats: { labs: 1000, seconds: 30, baselineSeconds: 20, concurrency: 64 },
-      storm: { labs: 500, resumes: 100, createMs: 5000, resumeMs: 1000, waitMs: 300_000 },
+      storm: {
+        labs: stormLabs ?? 500,
+        resumes: 100,
+        createMs: 5000,
+        resumeMs: 1000,
+        waitMs: 300_000,
+      },
       manyLabs,
       course,
       terminal,
