@@ -18,7 +18,8 @@ import {
 } from './course-model';
 import type { CourseScale } from './course';
 import { askCourseReport, courseReportRows } from './course-usage';
-import { describeCpu, type BenchEnv } from './env';
+import { describeCpu } from './cpu';
+import { type BenchEnv } from './env';
 import { percentile } from './http';
 import { fmt, row, type Row } from './report';
 import type { StackMeter, StatusSpan } from './stack-meter';

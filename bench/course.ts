@@ -8,14 +8,8 @@
  * Resume overhead is real time: a returning learner's request to the lab's ready event.
  */
 import { labIdFor } from '../src/temporal/ids';
-import {
-  CpuWindow,
-  cpuPids,
-  ferretRate,
-  ferretRequests,
-  type BenchEnv,
-  type BenchEnvOptions,
-} from './env';
+import { CpuWindow, cpuPids } from './cpu';
+import { ferretRate, ferretRequests, type BenchEnv, type BenchEnvOptions } from './env';
 import { LearnerClock, type Speeds } from './course-clock';
 import { measureCourse, type CourseReturn } from './course-cost';
 import {

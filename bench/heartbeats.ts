@@ -4,15 +4,8 @@
  */
 import type { Client } from '@temporalio/client';
 import { heartbeatSignal } from '../workflows/messages';
-import {
-  CpuWindow,
-  cpuPids,
-  describeCpu,
-  ferretRequests,
-  launchLabs,
-  waitForState,
-  type BenchEnv,
-} from './env';
+import { CpuWindow, cpuPids, describeCpu } from './cpu';
+import { ferretRequests, launchLabs, waitForState, type BenchEnv } from './env';
 import { heartbeatLoad, type LoadResult } from './heartbeat-load';
 import { metric, percentile, request } from './http';
 import { fmt, row, type Row } from './report';

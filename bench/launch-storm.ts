@@ -8,15 +8,8 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { TEMPLATES_DIR } from '../src/config';
 import { createHeatClient, type HeatClient, type StackRef } from '../src/openstack';
-import {
-  CpuWindow,
-  cpuPids,
-  describeCpu,
-  ferretRequests,
-  launchLabs,
-  waitForState,
-  type BenchEnv,
-} from './env';
+import { CpuWindow, cpuPids, describeCpu } from './cpu';
+import { ferretRequests, launchLabs, waitForState, type BenchEnv } from './env';
 import { percentile, request } from './http';
 import { fmt, row, type Row } from './report';
 import { describeLatencies, workerLatencies } from './worker-process';

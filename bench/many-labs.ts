@@ -6,17 +6,8 @@
  * and the time to start all N labs. The emulator answers in milliseconds, so Heat is not what
  * limits any of it.
  */
-import {
-  COURSE,
-  CpuWindow,
-  countStates,
-  ferretRate,
-  cpuPids,
-  describeCpu,
-  ferretRequests,
-  launchLabs,
-  type BenchEnv,
-} from './env';
+import { CpuWindow, cpuPids, describeCpu } from './cpu';
+import { COURSE, countStates, ferretRate, ferretRequests, launchLabs, type BenchEnv } from './env';
 import { metric, percentile, request } from './http';
 import { MiB, reportEvery, sleep } from './progress';
 import { seeded, shuffle } from './random';
