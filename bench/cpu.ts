@@ -63,13 +63,13 @@ export class CpuWindow {
 }
 
 export function cpuPids(env: BenchEnv): Record<string, number | (() => number) | undefined> {
-  const postmaster = env.postmasterPid;
+  const postmaster = env.mongo?.postmasterPid;
   return {
     product: process.pid,
     worker: env.worker?.pid,
     temporal: env.temporal.pid,
     mongo: env.mongo?.pid,
-    postgres: postmaster === undefined ? undefined : () => treeCpuSeconds(postmaster),
+    postgres: postmaster ? () => treeCpuSeconds(postmaster) : undefined,
   };
 }
 

@@ -44,8 +44,6 @@ export interface BenchEnv {
   worker?: WorkerProcess;
   /** FerretDB's debug endpoint (Prometheus metrics), when the bench started FerretDB. */
   ferretMetricsUrl?: string;
-  /** PostgreSQL's postmaster under FerretDB, when the store runs on it. */
-  postmasterPid?: number;
   close(): Promise<void>;
 }
 
@@ -247,10 +245,6 @@ export async function startBenchEnv(options: BenchEnvOptions = {}): Promise<Benc
     mongo,
     worker,
     ferretMetricsUrl,
-    postmasterPid:
-      mongo?.backend === 'postgresql'
-        ? Number(readFileSync(join(dir, 'mongo', 'pg', 'postmaster.pid'), 'utf8').split('\n')[0])
-        : undefined,
     async close() {
       // A wedged FerretDB must not hold the run (the full run of 2026-11-25 hung here after the
       // course bench): each step gets a deadline, and a step that misses it is reported and left.

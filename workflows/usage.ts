@@ -62,6 +62,15 @@ export function daysBefore(day: string, n: number): string {
 }
 
 /**
+ * Where a reader's open interval starts: the lab's last event, or where its ledger has counted
+ * to when that is later. recordTransition writes the ledger before the projection, so a reader
+ * in between sees the previous event there and would count the closed interval twice.
+ */
+export function openSince(lastEventAt: number, countedTo: number | null | undefined): number {
+  return Math.max(lastEventAt, countedTo ?? -Infinity);
+}
+
+/**
  * The usage of `[from, to)` spent in `state`, cut at UTC midnights: one entry per day touched,
  * none for a state that costs nothing or an empty interval.
  */

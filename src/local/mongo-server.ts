@@ -15,6 +15,8 @@ export interface MongoServer extends ChildServer {
   backend: 'postgresql' | 'sqlite' | null;
   /** Why FerretDB runs on SQLite though PostgreSQL was provisioned (null: it does not). */
   fallback: string | null;
+  /** PostgreSQL's postmaster under FerretDB (null: no PostgreSQL), e.g. to read its CPU. */
+  postmasterPid: number | null;
 }
 
 interface Options {
@@ -136,6 +138,7 @@ async function ferretOnPostgres(
       kind: 'ferretdb',
       backend: 'postgresql',
       fallback: null,
+      postmasterPid: postmasterPid(join(options.dataDir, 'pg')),
     });
   } catch (err) {
     await postgres.child.stop();
@@ -206,12 +209,8 @@ async function startPostgres(
  * shutdown (SIGQUIT ends its backends too), so the next start can take the data directory.
  */
 async function stopPostmaster(dir: string): Promise<void> {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  } catch {
-    return;
-  }
+  const pid = postmasterPid(dir);
+  if (pid === null) return;
   const alive = () => {
     try {
       process.kill(pid, 0);
@@ -220,10 +219,20 @@ async function stopPostmaster(dir: string): Promise<void> {
       return false;
     }
   };
-  if (!(pid > 0) || !alive()) return;
+  if (!alive()) return;
   process.kill(pid, 'SIGQUIT');
   for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
   if (alive()) process.kill(pid, 'SIGKILL');
+}
+
+/** The pid a running cluster in `dir` wrote in its postmaster.pid (null: none). */
+function postmasterPid(dir: string): number | null {
+  try {
+    const pid = Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The postgres user must reach its cluster's directory: ancestors we made private get o+x. */
@@ -252,6 +261,7 @@ async function ready(server: {
   kind: MongoServer['kind'];
   backend: MongoServer['backend'];
   fallback: string | null;
+  postmasterPid?: number | null;
 }): Promise<MongoServer> {
   const { child, port, kind } = server;
   const uri = `mongodb://127.0.0.1:${port}/`;
@@ -277,5 +287,6 @@ async function ready(server: {
     await child.stop();
     throw err;
   }
-  return { ...child, uri, kind, backend: server.backend, fallback: server.fallback };
+  const { backend, fallback } = server;
+  return { ...child, uri, kind, backend, fallback, postmasterPid: server.postmasterPid ?? null };
 }

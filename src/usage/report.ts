@@ -7,7 +7,7 @@
 import type { LabConfig } from '../config/types';
 import type { LabUsageRow } from '../store/labs';
 import type { ActiveLine, LedgerLine } from '../store/usage';
-import { usageOfInterval, type DayUsage } from '../../workflows/usage';
+import { openSince, usageOfInterval, type DayUsage } from '../../workflows/usage';
 
 export const GROUP_BYS = ['lab', 'learner', 'day'] as const;
 export type GroupBy = (typeof GROUP_BYS)[number];
@@ -171,13 +171,9 @@ export function usageReport(input: UsageReportInput): UsageReport {
   };
 }
 
-/**
- * A lab's interval still open at `asOf`: from its last audit event (or last write) in its state,
- * or from where its ledger has counted to when that is later (read between the ledger's write
- * and the projection's, which come in that order, it would be counted twice).
- */
-function openUsage(row: LabUsageRow, asOf: number, countedTo = 0): DayUsage[] {
-  const since = Math.max((row.lastEventAt ?? row.updatedAt).getTime(), countedTo);
+/** A lab's interval still open at `asOf`, in its state, from `openSince` its last event (or write). */
+function openUsage(row: LabUsageRow, asOf: number, countedTo: number | undefined): DayUsage[] {
+  const since = openSince((row.lastEventAt ?? row.updatedAt).getTime(), countedTo);
   return usageOfInterval(row.state, since, asOf, row.charge ?? 'learner');
 }
 

@@ -8,6 +8,7 @@ import type { QueryOptions } from '../store/deadlines';
 import type { UsageStore } from '../store/usage';
 import {
   dayOf,
+  openSince,
   daysBefore,
   isExceeded,
   startOfDay,
@@ -93,14 +94,9 @@ export async function usageVerdicts(
   );
 }
 
-/**
- * The part of the open interval the ledger has not counted: a reader between the ledger's write
- * and the projection's (recordTransition writes them in that order) would count it twice.
- */
+/** The part of the open interval the ledger has not counted (`openSince`). */
 function notCounted(open: OpenInterval | null, countedTo: number | null): OpenInterval | null {
-  return open && countedTo !== null && countedTo > open.since
-    ? { ...open, since: countedTo }
-    : open;
+  return open && { ...open, since: openSince(open.since, countedTo) };
 }
 
 /** The charged running ms of the lab's open interval inside the window, up to `at`. */
