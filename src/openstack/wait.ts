@@ -61,7 +61,8 @@ export async function waitForStackStatus(
    * stands in for that poll's look at the stack: a stack with resources still in progress has not
    * finished, so a 5 s create costs one call less. True when it did (the stack need not be asked
    * this time); a listing that fails, or shows every resource done or one failed, is followed by
-   * the look at the stack.
+   * the look at the stack. What a listing shows is reported either way: a fast action may be
+   * listed only once, with everything done.
    */
   const listedInstead = async (): Promise<boolean> => {
     if (!options.onProgress || !lastStack?.status.endsWith('_IN_PROGRESS')) return false;
@@ -78,15 +79,14 @@ export async function waitForStackStatus(
       done: resources.filter((r) => r.status === `${action}_COMPLETE`).length,
       total: resources.length,
     };
-    if (progress.done >= progress.total || resources.some((r) => r.status.endsWith('_FAILED')))
-      return false;
     if (progress.done !== lastProgress?.done || progress.total !== lastProgress.total) {
       lastProgress = progress;
       await Promise.resolve(options.onProgress(progress, lastStack)).catch((error: unknown) => {
         lastError = error;
       });
     }
-    return true;
+    // Every resource done (the stack is about to finish) or one failed: look at the stack now.
+    return progress.done < progress.total && !resources.some((r) => r.status.endsWith('_FAILED'));
   };
 
   const pauseBefore = (elapsed: number): number => {

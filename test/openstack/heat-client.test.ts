@@ -46,7 +46,9 @@ describe('Heat client', () => {
     const ref = await client.createStack({
       name,
       template: template('test/secret-lab.yaml'),
-      parameters: { password_length: 24 },
+      // 200 ms at the emulator's scale: long enough that a listing sees the create in progress
+      // on a loaded machine (at 20 ms the first look could already find it complete).
+      parameters: { password_length: 24, create_wait_secs: 10 },
       timeoutMins: 5,
     });
     expect(ref.name).toBe(name);

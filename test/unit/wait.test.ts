@@ -128,6 +128,40 @@ describe('progress while a create runs', () => {
     expect(calls.shows + calls.listings).toBeLessThanOrEqual(polls);
   });
 
+  it('reports a listing that finds every resource done while the stack is still in progress', async () => {
+    // A fast create: Heat lists both resources done before the stack itself is complete, and
+    // that one listing is all the progress the learner sees.
+    const ref: StackRef = { id: 'id-3', name: 'demo-g3' };
+    const completeAt = Date.now() + 400;
+    const poller = {
+      provider: 'cloud-a',
+      async getStack(): Promise<Stack> {
+        const status = Date.now() >= completeAt ? 'CREATE_COMPLETE' : 'CREATE_IN_PROGRESS';
+        return { ...ref, status, statusReason: '', creationTime: null, updatedTime: null };
+      },
+      async listResources() {
+        return ['a', 'b'].map((name) => ({
+          name,
+          type: 'OS::Heat::TestResource',
+          physicalId: `id-${name}`,
+          status: 'CREATE_COMPLETE',
+          statusReason: '',
+        }));
+      },
+    };
+    const seen: string[] = [];
+    await waitForStackStatus(poller, ref, ['CREATE_COMPLETE'], {
+      deadline: Date.now() + 5_000,
+      minIntervalMs: 50,
+      maxIntervalMs: 50,
+      progressEveryMs: 100,
+      onProgress: (p) => {
+        seen.push(`${p.done}/${p.total}`);
+      },
+    });
+    expect(seen).toEqual(['2/2']);
+  });
+
   it('sees a failure a listing reports at the look right after it', async () => {
     const { ref, calls, poller } = createOf(4, 200, 2);
     const err = await waitForStackStatus(poller, ref, ['CREATE_COMPLETE'], {
