@@ -55,6 +55,8 @@ export interface BenchEnvOptions {
   deleteAfter?: string;
   /** The emulator's per-resource delays in ms (default 50 each). */
   emulatorDelayMs?: { create: number; action: number; delete: number };
+  /** `worker.maxCachedWorkflows` (default: the product's). */
+  workerCache?: number;
   /** Runs the worker as its own process, so its memory and CPU are its own. */
   workerProcess?: boolean;
   /** A warm pool (YAML, e.g. `{ size: 5 }`): adds a lab `pooled`, the `demo` lab with this pool. */
@@ -79,7 +81,7 @@ providers:
     auth: { authUrl: "${authUrl}", username: labs, passwordEnv: BENCH_EMULATOR_PASSWORD, projectName: labs, userDomainName: Default, projectDomainName: Default }
     region: RegionOne
     capacity: -1
-${options.extra?.yaml ?? ''}
+${options.workerCache ? `worker: { maxCachedWorkflows: ${options.workerCache} }\n` : ''}${options.extra?.yaml ?? ''}
 labs:
 ${labYaml('demo', options)}${options.pool ? labYaml('pooled', options, `pool: ${options.pool}`) : ''}${shellLabYaml(options)}${options.extra?.labs ?? ''}`;
 }

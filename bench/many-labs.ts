@@ -27,6 +27,8 @@ export interface ManyLabsScale {
   waitMs: number;
   /** No launch is sent after this long: the bench goes on with the labs it has. */
   startBudgetMs: number;
+  /** The worker's `worker.maxCachedWorkflows` (`--worker-cache`); undefined: the product's default. */
+  workerCache?: number;
 }
 
 interface Lab {
@@ -398,7 +400,7 @@ export async function benchManyLabs(
       {
         baseline: `idle worker ${fmt(idleRss / MiB)} MiB`,
         ratio: fmt(endRss / idleRss, 2),
-        notes: `after churn; peak (VmHWM) ${fmt(peakRss / MiB)} MiB; V8 heap used ${fmt((memory?.heapUsed ?? NaN) / MiB)} of ${fmt((memory?.heapTotal ?? NaN) / MiB)} MiB, external ${fmt((memory?.external ?? NaN) / MiB)} MiB; ${worker.stickyCache.size} workflows cached (the SDK's default maxCachedWorkflows follows the heap limit); states ${JSON.stringify(states)}`,
+        notes: `after churn; peak (VmHWM) ${fmt(peakRss / MiB)} MiB; V8 heap used ${fmt((memory?.heapUsed ?? NaN) / MiB)} of ${fmt((memory?.heapTotal ?? NaN) / MiB)} MiB, external ${fmt((memory?.external ?? NaN) / MiB)} MiB; ${worker.stickyCache.size} workflows cached (worker.maxCachedWorkflows ${scale.workerCache ?? 'default'}); states ${JSON.stringify(states)}`,
       },
     ),
     row(

@@ -25,13 +25,21 @@ const quick = process.argv.includes('--quick');
 const onlyIndex = process.argv.indexOf('--only');
 const only = onlyIndex > 0 ? (process.argv[onlyIndex + 1] ?? '').split(',') : undefined;
 const wanted = (name: string) => !only || only.includes(name);
+/** The whole number above 0 after `flag`, if the command line has it. */
+function countFlag(flag: string, what: string): number | undefined {
+  const index = process.argv.indexOf(flag);
+  if (index < 0) return undefined;
+  const value = Number(process.argv[index + 1]);
+  if (!(Number.isInteger(value) && value > 0))
+    throw new Error(
+      `${flag} wants a whole number of ${what} above 0, not ${process.argv[index + 1]}`,
+    );
+  return value;
+}
 /** `--storm-labs N`: the storm's size, to see how its figures grow with the load. */
-const stormLabsIndex = process.argv.indexOf('--storm-labs');
-const stormLabs = stormLabsIndex > 0 ? Number(process.argv[stormLabsIndex + 1]) : undefined;
-if (stormLabs !== undefined && !(Number.isInteger(stormLabs) && stormLabs > 0))
-  throw new Error(
-    `--storm-labs wants a whole number of labs above 0, not ${process.argv[stormLabsIndex + 1]}`,
-  );
+const stormLabs = countFlag('--storm-labs', 'labs');
+/** `--worker-cache N`: the many-labs worker's `worker.maxCachedWorkflows` (its RSS against its replays). */
+const workerCache = countFlag('--worker-cache', 'workflows');
 
 const manyLabs: ManyLabsScale = quick
   ? {
@@ -42,6 +50,7 @@ const manyLabs: ManyLabsScale = quick
       rates: { heartbeats: 10, suspends: 1, resumes: 1 },
       waitMs: 120_000,
       startBudgetMs: 90_000,
+      workerCache,
     }
   : {
       labs: 10_000,
@@ -51,6 +60,7 @@ const manyLabs: ManyLabsScale = quick
       rates: { heartbeats: 20, suspends: 2, resumes: 2 },
       waitMs: 3 * 60_000,
       startBudgetMs: 10 * 60_000,
+      workerCache,
     };
 
 const course: CourseScale = quick
@@ -178,6 +188,7 @@ const groups: Array<{
       workerProcess: true,
       idleTimeout: '3h',
       emulatorDelayMs: { create: 5, action: 5, delete: 5 },
+      workerCache: scale.manyLabs.workerCache,
     },
     benches: [['many-labs', (env) => benchManyLabs(env, scale.manyLabs)]],
   },
