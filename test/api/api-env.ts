@@ -79,4 +79,13 @@ export async function startApiEnv(
   };
 }
 
+/** Sum of one metric's samples (all its labelled series) in the API's Prometheus text. */
+export async function metricSum(t: ApiEnv, name: string): Promise<number> {
+  const text = (await t.http.get<string>('/metrics', { responseType: 'text' })).data;
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+}
+
 export { eventually } from '../support/wait';

@@ -1,18 +1,9 @@
 import { createApp } from '../../src/api/app';
 import { createLogger } from '../../src/log';
 import { pace } from '../support/wait';
-import { eventually, startApiEnv, testEnvironment, type ApiEnv } from './api-env';
+import { eventually, metricSum, startApiEnv, testEnvironment, type ApiEnv } from './api-env';
 
 type Lab = { id: string; state: string; heartbeatToken: string; lastActivityAt: string | null };
-
-/** Sum of one metric's samples in the app's Prometheus text. */
-async function metric(t: ApiEnv, name: string): Promise<number> {
-  const text = (await t.http.get<string>('/metrics', { responseType: 'text' })).data;
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
-    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
-}
 
 describe('heartbeats: coalesced, keep a lab ready, resume a suspended one', () => {
   let t: ApiEnv;
@@ -56,7 +47,7 @@ describe('heartbeats: coalesced, keep a lab ready, resume a suspended one', () =
       const r = await t.service.get<Lab>(`/v1/labs/${lab.id}`);
       return r.data.state === 'suspended' || undefined;
     });
-    const sentBefore = await metric(t, 'labs_api_heartbeat_signals_total');
+    const sentBefore = await metricSum(t, 'labs_api_heartbeat_signals_total');
     // The learner is back: heartbeats (many) on the suspended lab send one signal and resume it.
     const answers = await Promise.all(
       Array.from({ length: 20 }, () => beat.post(`/v1/labs/${lab.id}/heartbeat`)),
@@ -64,15 +55,15 @@ describe('heartbeats: coalesced, keep a lab ready, resume a suspended one', () =
     expect(answers.map((a) => a.status)).toEqual(Array(20).fill(204));
     await t.lab.waitForState(lab.id, 'ready', 20_000);
     expect(await signalsIn(lab.id)).toBe(1);
-    expect(await metric(t, 'labs_api_heartbeat_signals_total')).toBe(sentBefore + 1);
+    expect(await metricSum(t, 'labs_api_heartbeat_signals_total')).toBe(sentBefore + 1);
   });
 
   it('coalesces a burst into one write per lab per flush', async () => {
     const lab = await launch('anon-burst');
     const beat = t.as(lab.heartbeatToken);
     await t.api.services.heartbeats.flush();
-    const receivedBefore = await metric(t, 'labs_api_heartbeats_received_total');
-    const writesBefore = await metric(t, 'labs_api_heartbeat_writes_total');
+    const receivedBefore = await metricSum(t, 'labs_api_heartbeats_received_total');
+    const writesBefore = await metricSum(t, 'labs_api_heartbeat_writes_total');
     const burstStarted = Date.now();
     const answers = await Promise.all(
       Array.from({ length: 200 }, () => beat.post(`/v1/labs/${lab.id}/heartbeat`)),
@@ -80,8 +71,8 @@ describe('heartbeats: coalesced, keep a lab ready, resume a suspended one', () =
     expect(answers.every((a) => a.status === 204)).toBe(true);
     await t.api.services.heartbeats.flush();
     const flushIntervals = Math.ceil((Date.now() - burstStarted) / 100);
-    expect(await metric(t, 'labs_api_heartbeats_received_total')).toBe(receivedBefore + 200);
-    const writes = (await metric(t, 'labs_api_heartbeat_writes_total')) - writesBefore;
+    expect(await metricSum(t, 'labs_api_heartbeats_received_total')).toBe(receivedBefore + 200);
+    const writes = (await metricSum(t, 'labs_api_heartbeat_writes_total')) - writesBefore;
     // One write per flush interval (100 ms) at most, however many heartbeats: 200 of them in
     // well under a second on a quiet machine, longer on a loaded one.
     expect(writes).toBeGreaterThanOrEqual(1);

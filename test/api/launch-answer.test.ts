@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { eventually, startApiEnv, type ApiEnv } from './api-env';
+import { pace } from '../support/wait';
+import { eventually, metricSum, startApiEnv, type ApiEnv } from './api-env';
 
 const COURSE = 'course-v1:Org+Fast101+2026';
 type Lab = { id: string; state: string; heartbeatToken: string };
@@ -42,6 +43,27 @@ describe('launch answers without waiting for the worker', () => {
     expect(ready.status).toBe(200);
     expect(ready.data.state).toBe('ready');
   }, 90_000);
+
+  it('asks Temporal once, not once a heartbeat, about a launched lab the worker has not projected yet', async () => {
+    await t.lab.stopWorker();
+    const { data: lab } = await launch('anon-unprojected');
+    expect(lab.state).toBe('queued');
+    const beat = t.as(lab.heartbeatToken);
+    const before = await metricSum(t, 'labs_api_heartbeat_workflow_lookups_total');
+    // A class's heartbeats while a busy worker has not reached the lab: all accepted, and the
+    // one lookup's answer is shared.
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => beat.post(`/v1/labs/${lab.id}/heartbeat`)),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(204));
+    expect((await metricSum(t, 'labs_api_heartbeat_workflow_lookups_total')) - before).toBe(1);
+    // The learner's next heartbeat, past the state TTL (600 ms at this test's 100 ms flush; 30 s
+    // at the default, the XBlock's heartbeat interval): still no second lookup.
+    await pace(1_000);
+    expect((await beat.post(`/v1/labs/${lab.id}/heartbeat`)).status).toBe(204);
+    expect((await metricSum(t, 'labs_api_heartbeat_workflow_lookups_total')) - before).toBe(1);
+    await t.lab.startWorker();
+  }, 60_000);
 
   it('resumes a suspended lab on launch, answering with the state it is in', async () => {
     const { data: lab } = await launch('anon-resume');

@@ -7,7 +7,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Config } from '../../src/config';
 import { startLabEnv, type LabEnv } from '../support/lab-env';
 import { startLearnerPage, XBLOCK_PYTHON, type LearnerPage } from '../../src/local/learner-page';
-import { eventually, SERVICE_TOKEN, startApiEnv, type ApiEnv } from '../api/api-env';
+import { eventually, metricSum, SERVICE_TOKEN, startApiEnv, type ApiEnv } from '../api/api-env';
 
 /**
  * The XBlock against the running API (the real app over the emulator, Temporal and Mongo):
@@ -38,15 +38,6 @@ interface Lab {
   state: string;
   lastActivityAt: string | null;
   suspendAt: string | null;
-}
-
-/** Sum of one metric's samples in the API's Prometheus text. */
-async function metric(t: ApiEnv, name: string): Promise<number> {
-  const text = (await t.http.get<string>('/metrics', { responseType: 'text' })).data;
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
-    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
 }
 
 function run(
@@ -139,7 +130,7 @@ describe('the XBlock against the running API', () => {
     afterAll(() => browser?.close());
 
     it('shows the lab ready with its connection, heartbeats keep it ready, warns before suspend', async () => {
-      const beatsBefore = await metric(t, 'labs_api_heartbeats_received_total');
+      const beatsBefore = await metricSum(t, 'labs_api_heartbeats_received_total');
       const pageErrors: string[] = [];
       tab.on('pageerror', (err) => pageErrors.push(err.message));
       await tab.goto(`${page.origin}/`);
@@ -176,7 +167,7 @@ describe('the XBlock against the running API', () => {
 
       // The heartbeat the page sent on opening arrived at the API (straight, through CORS).
       await eventually('a heartbeat from the page', async () =>
-        (await metric(t, 'labs_api_heartbeats_received_total')) > beatsBefore ? true : undefined,
+        (await metricSum(t, 'labs_api_heartbeats_received_total')) > beatsBefore ? true : undefined,
       );
       const labId = lab.labId({ courseId: COURSE, learnerId: anonymousId, lab: 'demo' });
       const view = async (): Promise<Lab> => (await t.service.get<Lab>(`/v1/labs/${labId}`)).data;

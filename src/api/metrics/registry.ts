@@ -56,6 +56,11 @@ export class ApiMetrics {
     help: 'Batched MongoDB reads of lab states behind the heartbeat state cache',
     registers: [this.registry],
   });
+  readonly heartbeatWorkflowLookups = new Counter({
+    name: 'labs_api_heartbeat_workflow_lookups_total',
+    help: 'Temporal describes behind heartbeats of labs with no projection yet (one per lab per state TTL)',
+    registers: [this.registry],
+  });
   readonly dependencyErrors = new Counter({
     name: 'labs_api_dependency_errors_total',
     help: 'Failed or timed-out calls to Temporal or MongoDB',

@@ -48,6 +48,8 @@ export class HeartbeatRelay {
   private readonly signals: SignalPacer;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly states: LabStateCache;
+  /** Temporal lookups in flight for labs with no projection yet, shared by their heartbeats. */
+  private readonly lookups = new Map<string, Promise<LabState | null>>();
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> | undefined;
   /**
@@ -110,15 +112,27 @@ export class HeartbeatRelay {
     if (!doc || doc.lifeStartedAt.getTime() >= expiredAt.getTime()) throw expiredHeartbeatToken();
   }
 
-  /** A running workflow without a projection yet is a lab just launched: `queued`. */
-  private async launchedButNotProjected(labId: string): Promise<LabState | null> {
-    const running = await askUnprojectedLab(
-      this.deps.dependencies,
-      labId,
-      'heartbeat lab lookup',
-      () => isLabRunning(this.deps.client, labId),
-    );
-    return running ? 'queued' : null;
+  /**
+   * A running workflow without a projection yet is a lab just launched: `queued`. Its answer is
+   * shared by the heartbeats that wait on it and remembered until the projection appears (see
+   * LabStateCache.rememberUnprojected).
+   */
+  private launchedButNotProjected(labId: string): Promise<LabState | null> {
+    let lookup = this.lookups.get(labId);
+    if (!lookup) {
+      this.deps.metrics.heartbeatWorkflowLookups.inc();
+      lookup = askUnprojectedLab(this.deps.dependencies, labId, 'heartbeat lab lookup', () =>
+        isLabRunning(this.deps.client, labId),
+      )
+        .then((running) => {
+          if (!running) return null;
+          this.states.rememberUnprojected(labId);
+          return 'queued' as const;
+        })
+        .finally(() => this.lookups.delete(labId));
+      this.lookups.set(labId, lookup);
+    }
+    return lookup;
   }
 
   /** Up to ACTIVE_PER_HEARTBEAT_MS of activity before this heartbeat, since the lab's last one. */

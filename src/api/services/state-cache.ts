@@ -3,6 +3,15 @@ import type { LabState } from '../../../workflows/state';
 import type { Dependencies } from '../dependencies';
 import type { ApiMetrics } from '../metrics/registry';
 
+/**
+ * How long a running workflow with no projection is trusted to be a `queued` lab. Longer than
+ * the state TTL (30 s at the default flush) and the XBlock's 30 s heartbeat interval: a worker with a backlog
+ * can take minutes to write a new lab's first projection, and asking Temporal at each of its
+ * heartbeats made describes the largest load on its history service (83 to 95 a second in the
+ * full course bench). A workflow that ends unprojected has its heartbeats accepted until then.
+ */
+const UNPROJECTED_TRUST_MS = 5 * 60_000;
+
 type Lookup = { resolve: (state: LabState | null) => void; reject: (err: unknown) => void };
 
 /**
@@ -11,9 +20,10 @@ type Lookup = { resolve: (state: LabState | null) => void; reject: (err: unknown
  * of one query each.
  */
 export class LabStateCache {
+  /** `unprojected`: a running workflow with no projection yet (see rememberUnprojected). */
   private readonly entries = new Map<
     string,
-    { state: LabState; courseId: string; expires: number }
+    { state: LabState; courseId: string; expires: number; unprojected?: true }
   >();
   private waiting = new Map<string, Lookup[]>();
   private scheduled = false;
@@ -58,9 +68,20 @@ export class LabStateCache {
       const row = rows.get(id);
       if (row && row.state !== 'deleted')
         this.entries.set(id, { state: row.state, courseId: row.courseId, expires });
+      // Still unprojected: kept until it expires (the sweep), not asked of Temporal again.
+      else if (!row && this.entries.get(id)?.unprojected) continue;
       else this.entries.delete(id);
     }
     return new Map(docs.map((d) => [d._id, d.state] as const));
+  }
+
+  /**
+   * A lab whose workflow runs but whose projection is not written yet (a launch the worker has
+   * not reached): `queued` until a read finds its projection, for at most UNPROJECTED_TRUST_MS.
+   */
+  rememberUnprojected(labId: string): void {
+    const expires = this.now() + UNPROJECTED_TRUST_MS;
+    this.entries.set(labId, { state: 'queued', courseId: '', expires, unprojected: true });
   }
 
   /** The course of a lab whose state is cached (undefined: not cached). */
