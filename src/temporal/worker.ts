@@ -38,6 +38,10 @@ export async function createLabWorker(options: {
     ...(options.maxCachedWorkflows !== undefined
       ? { maxCachedWorkflows: options.maxCachedWorkflows }
       : {}),
+    // The server scales the workflow-task pollers to the backlog (decision 0024): with the
+    // SDK's fixed 10, two of them on the normal queue, new labs' first tasks and those moved
+    // off a busy sticky queue waited minutes there in the full course bench.
+    workflowTaskPollerBehavior: { type: 'autoscaling' },
   });
 }
 
