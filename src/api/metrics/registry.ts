@@ -58,7 +58,7 @@ export class ApiMetrics {
   });
   readonly heartbeatWorkflowLookups = new Counter({
     name: 'labs_api_heartbeat_workflow_lookups_total',
-    help: 'Temporal describes behind heartbeats of labs with no projection yet (one per lab per state TTL)',
+    help: 'Temporal describes behind heartbeats of labs with no projection yet (one per lab until it has one, 5 min at most)',
     registers: [this.registry],
   });
   readonly dependencyErrors = new Counter({

@@ -5,10 +5,11 @@ import type { ApiMetrics } from '../metrics/registry';
 
 /**
  * How long a running workflow with no projection is trusted to be a `queued` lab. Longer than
- * the state TTL (30 s at the default flush) and the XBlock's 30 s heartbeat interval: a worker with a backlog
- * can take minutes to write a new lab's first projection, and asking Temporal at each of its
- * heartbeats made describes the largest load on its history service (83 to 95 a second in the
- * full course bench). A workflow that ends unprojected has its heartbeats accepted until then.
+ * the state TTL (30 s at the default flush) and the XBlock's 30 s heartbeat interval: a worker
+ * with a backlog can take minutes to write a new lab's first projection, and asking Temporal at
+ * each of its heartbeats made describes the largest load on its history service (83 to 95 a
+ * second in the full course bench). A workflow that ends unprojected has its heartbeats
+ * accepted until then.
  */
 const UNPROJECTED_TRUST_MS = 5 * 60_000;
 
