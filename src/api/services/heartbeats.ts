@@ -118,6 +118,8 @@ export class HeartbeatRelay {
    * LabStateCache.rememberUnprojected).
    */
   private launchedButNotProjected(labId: string): Promise<LabState | null> {
+    // A lookup may have ended while this heartbeat's state read was on its way.
+    if (this.states.isUnprojected(labId)) return Promise.resolve('queued');
     let lookup = this.lookups.get(labId);
     if (!lookup) {
       this.deps.metrics.heartbeatWorkflowLookups.inc();

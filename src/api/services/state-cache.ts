@@ -85,6 +85,12 @@ export class LabStateCache {
     this.entries.set(labId, { state: 'queued', courseId: '', expires, unprojected: true });
   }
 
+  /** Whether the lab is remembered as running with no projection yet (rememberUnprojected). */
+  isUnprojected(labId: string): boolean {
+    const entry = this.entries.get(labId);
+    return entry?.unprojected === true && entry.expires > this.now();
+  }
+
   /** The course of a lab whose state is cached (undefined: not cached). */
   courseOf(labId: string): string | undefined {
     return this.entries.get(labId)?.courseId;
