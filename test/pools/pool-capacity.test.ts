@@ -35,20 +35,22 @@ describe('pools and learners competing for capacity', () => {
       return ready + queued === labs && (await env.store.capacity.usage()).get('cloud-a') === 10;
     };
     await waitFor('labs to be ready or queued, capacity full', () => settled(20), 90_000);
-    // Learners wait in the queue: the pool gives its slots to them and builds nothing.
+    const readyLabs = () =>
+      env.store.labs.collection.countDocuments({ _id: { $in: ids }, state: 'ready' });
+    // Learners wait in the queue: the pool gives its slots to them and builds nothing. The
+    // counts can add up while a slot is still on its way to a learner (a CI run counted 9
+    // ready right after), so the wait is for all 10 slots to be the learners'.
     await waitFor(
       'the pool to give way to queued learners',
       async () => {
         const pool = await poolStatus(env);
-        return pool.ready + pool.building === 0 && (await settled(20));
+        return (
+          pool.ready + pool.building === 0 && (await settled(20)) && (await readyLabs()) === 10
+        );
       },
       60_000,
     );
-    const readyLabs = await env.store.labs.collection.countDocuments({
-      _id: { $in: ids },
-      state: 'ready',
-    });
-    expect(readyLabs).toBe(10);
+    expect(await readyLabs()).toBe(10);
 
     const ready = (
       await env.store.labs.collection.find({ _id: { $in: ids }, state: 'ready' }).toArray()
